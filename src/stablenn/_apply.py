@@ -1,0 +1,25 @@
+"""The path every elementwise public function takes: validate, dispatch, compute, round."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from . import _dispatch
+from ._namespace import Array, backend_name, quiet
+from ._validation import unary
+
+__all__: list[str] = []
+
+Kernel = Callable[..., Array]
+
+
+def elementwise(name: str, x: object, argname: str, kernel: Kernel, **extra: Any) -> Array:
+    xp, xf, work, exact = unary(x, argname)
+    fast = _dispatch.lookup(name, backend_name(xf), xf.dtype, xf)
+    with quiet(xp):
+        if fast is not None:
+            return fast(xf)
+        xw = xf if exact else xp.astype(xf, work)
+        y = kernel(xp, xw, exact, **extra)
+        return y if exact else xp.astype(y, xf.dtype)

@@ -1,0 +1,236 @@
+"""Binary and softmax cross-entropy with logits, per element and reduced.
+
+Losses are returned as double-double pairs ``(hi, lo)`` per element (``lo`` is zeros when
+the working dtype is already wider than the result) so that the reduction adds them without
+a second rounding; ``reduce`` rounds once at the end.
+"""
+
+from __future__ import annotations
+
+from .._namespace import Array, Namespace
+from . import _dd
+from .reductions import _log_abs, shift_terms
+
+
+def _mul(xp: Namespace, exact: bool, hi: Array, lo: Array, c: Array) -> tuple[Array, Array]:
+    """(hi + lo) * c, carried exactly in exact mode."""
+    if exact:
+        return _dd.mul(xp, hi, lo, c, xp.zeros_like(c))
+    return hi * c, lo * c
+
+
+def binary_cross_entropy(
+    xp: Namespace,
+    x: Array,
+    y: Array,
+    weight: Array | None,
+    pos_weight: Array | None,
+    exact: bool,
+) -> tuple[Array, Array]:
+    """Elementwise ``-w [pw y log sigma(x) + (1 - y) log(1 - sigma(x))]``."""
+    finite = xp.isfinite(x)
+    xf = xp.where(finite, x, 0.0)
+    # loss = pw y softplus(-x) + (1 - y) softplus(x): both terms are >= 0 for y in [0, 1], so
+    # nothing cancels.  The sheet's max(x, 0) - x y + log1p(e^-|x|) subtracts x y from x and
+    # loses the digits of (1 - y) x for soft labels (14,400 ULP at y near 1 in float64).
+    tail = xp.log1p(xp.exp(-xp.abs(xf)))
+    zero = xp.zeros_like(xf)
+    pos = xp.where(xf > 0, xf, zero)
+    neg = xp.where(xf < 0, -xf, zero)
+    c1 = y if pos_weight is None else y * pos_weight
+    if exact:
+        a_hi, a_lo = _dd.two_sum(neg, tail)  # softplus(-x)
+        b_hi, b_lo = _dd.two_sum(pos, tail)  # softplus(x)
+        if pos_weight is None:
+            c1_hi, c1_lo = y, xp.zeros_like(y)
+        else:
+            c1_hi, c1_lo = _dd.two_prod(xp, y, pos_weight)
+        c2_hi, c2_lo = _dd.two_sum(xp.ones_like(y), -y)  # 1 - y exactly
+        t1 = _dd.mul(xp, c1_hi, c1_lo, a_hi, a_lo)
+        t2 = _dd.mul(xp, c2_hi, c2_lo, b_hi, b_lo)
+        hi, lo = _dd.add(*t1, *t2)
+    else:
+        hi = c1 * (neg + tail) + (1.0 - y) * (pos + tail)
+        lo = xp.zeros_like(hi)
+    if weight is not None:
+        hi, lo = _mul(xp, exact, hi, lo, weight)
+    # infinite logits: the limits.  x = +inf leaves (1 - y) softplus(x) = (1 - y) inf,
+    # x = -inf leaves pw y inf; a zero coefficient gives 0, not NaN.
+    coef = xp.where(x > 0, 1.0 - y, c1)
+    if weight is not None:
+        coef = coef * weight
+    coef_safe = xp.where(coef == 0, 1.0, coef)
+    at_inf = xp.where(coef == 0, 0.0, coef_safe * xp.inf)
+    inf_x = xp.isinf(x)
+    hi = xp.where(inf_x, at_inf, hi)
+    lo = xp.where(inf_x, 0.0, lo)
+    nan = xp.isnan(x) | xp.isnan(hi)
+    hi = xp.where(nan, xp.nan, hi)
+    lo = xp.where(nan, 0.0, lo)
+    return hi, lo
+
+
+def cross_entropy_index(
+    xp: Namespace,
+    x: Array,
+    target: Array,
+    weight: Array | None,
+    ignore: Array | None,
+    smoothing: float,
+    exact: bool,
+) -> tuple[Array, Array, Array]:
+    """Per-row loss ``(hi, lo)`` and per-row weight ``w_t`` (0 for ignored rows).
+
+    ``x`` has the classes last, ``target`` holds valid class indices (ignored rows: any valid
+    index, masked by ``ignore``), ``weight`` has shape ``(C,)``.
+    """
+    n_classes = x.shape[-1]
+    sh = shift_terms(xp, x, None, None, exact)
+    if exact:
+        s_hi, s_lo = _dd.sum_last(xp, sh.t_hi, sh.t_lo)
+    else:
+        s_hi, s_lo = xp.sum(sh.t_hi, axis=-1), None
+        s_lo = xp.zeros_like(s_hi)
+    big_l = _log_abs(xp, s_hi, s_lo)  # log sum e^{x - m} >= 0
+    classes = xp.arange(n_classes, dtype=target.dtype, device=_device(x))
+    onehot = classes == target[..., None]
+    zeros = xp.zeros_like(sh.d_hi)
+    finite_l = xp.where(xp.isfinite(big_l), big_l, 0.0)
+    # -log p_c = L - (x_c - m), added as (L - d_hi) - d_lo: at the argmax this is log1p(rest),
+    # not the 0 that a rounded log-softmax gives.
+    nl_hi, nl_lo = _dd.two_sum(finite_l[..., None], -sh.d_hi)
+    nl_lo = nl_lo - sh.d_lo
+    nl_hi = xp.where(sh.finite, nl_hi, xp.inf)
+    nl_lo = xp.where(sh.finite, nl_lo, 0.0)
+    # special slices: +inf entries share the mass; NaN poisons the row
+    count = xp.sum(xp.astype(sh.is_pinf, x.dtype), axis=-1, keepdims=True)
+    at_inf = xp.log(xp.where(count == 0, 1.0, count))
+    nl_hi = xp.where(sh.inf_pos, xp.where(sh.is_pinf, at_inf, xp.inf), nl_hi)
+    nl_lo = xp.where(sh.inf_pos, 0.0, nl_lo)
+    nl_hi = xp.where(sh.nan, xp.nan, nl_hi)
+    nl_lo = xp.where(sh.nan, 0.0, nl_lo)
+
+    hi = xp.sum(xp.where(onehot, nl_hi, zeros), axis=-1)
+    lo = xp.sum(xp.where(onehot, nl_lo, zeros), axis=-1)
+    if weight is not None:
+        w_t = xp.sum(xp.where(onehot, weight, zeros), axis=-1)
+        hi, lo = _mul(xp, exact, hi, lo, w_t)
+    else:
+        w_t = xp.ones_like(hi)
+    if smoothing:
+        # PyTorch: (1 - eps) * w_t * nll + eps / C * sum_c w_c (-log p_c)
+        hi, lo = _mul(xp, exact, hi, lo, xp.asarray(1.0 - smoothing, dtype=x.dtype, device=_device(x)) + zeros[..., 0])
+        th, tl = nl_hi, nl_lo
+        if weight is not None:
+            # a zero weight removes a class even where -log p_c is infinite
+            wz = weight == 0
+            th = xp.where(wz, 0.0, th)
+            tl = xp.where(wz, 0.0, tl)
+            th, tl = _mul(xp, exact, th, tl, weight + zeros)
+        if exact:
+            sm_hi, sm_lo = _dd.sum_last(xp, xp.where(xp.isfinite(th), th, 0.0), tl)
+            sm_hi = xp.where(xp.any(xp.isinf(th), axis=-1), xp.inf, sm_hi)
+            sm_hi = xp.where(xp.any(xp.isnan(th), axis=-1), xp.nan, sm_hi)
+        else:
+            sm_hi, sm_lo = xp.sum(th, axis=-1), xp.zeros_like(hi)
+        sm_hi, sm_lo = _mul(xp, exact, sm_hi, sm_lo, smoothing / n_classes + zeros[..., 0])
+        if exact:
+            hi, lo = _finite_add(xp, hi, lo, sm_hi, sm_lo)
+        else:
+            hi, lo = hi + sm_hi, lo + sm_lo
+    if ignore is not None:
+        hi = xp.where(ignore, 0.0, hi)
+        lo = xp.where(ignore, 0.0, lo)
+        w_t = xp.where(ignore, 0.0, w_t)
+    return hi, lo, w_t
+
+
+def cross_entropy_probs(
+    xp: Namespace,
+    x: Array,
+    p: Array,
+    weight: Array | None,
+    smoothing: float,
+    exact: bool,
+) -> tuple[Array, Array]:
+    """Per-row loss ``sum_c w_c p'_c (-log q_c)`` with ``p' = (1 - eps) p + eps / C``."""
+    n_classes = x.shape[-1]
+    if smoothing:
+        p = p * (1.0 - smoothing) + smoothing / n_classes
+    coef = p if weight is None else p * weight
+    sh = shift_terms(xp, x, None, None, exact)
+    if exact:
+        s_hi, s_lo = _dd.sum_last(xp, sh.t_hi, sh.t_lo)
+    else:
+        s_hi = xp.sum(sh.t_hi, axis=-1)
+        s_lo = xp.zeros_like(s_hi)
+    big_l = _log_abs(xp, s_hi, s_lo)
+    finite_l = xp.where(xp.isfinite(big_l), big_l, 0.0)
+    nl_hi, nl_lo = _dd.two_sum(finite_l[..., None], -sh.d_hi)
+    nl_lo = nl_lo - sh.d_lo
+    # a class with zero probability contributes 0 even where its logit is -inf (peers: NaN)
+    live = coef != 0
+    infinite = (~sh.finite) & live
+    nl_hi = xp.where(sh.finite, nl_hi, 0.0)
+    nl_lo = xp.where(sh.finite, nl_lo, 0.0)
+    t_hi, t_lo = _mul(xp, exact, nl_hi, nl_lo, xp.where(live, coef, 0.0))
+    if exact:
+        hi, lo = _dd.sum_last(xp, t_hi, t_lo)
+    else:
+        hi = xp.sum(t_hi, axis=-1)
+        lo = xp.zeros_like(hi)
+    # a -inf logit with positive probability: +inf loss (a +inf logit elsewhere too)
+    inf_row = xp.any(infinite & ~sh.is_pinf, axis=-1)
+    count = xp.sum(xp.astype(sh.is_pinf, x.dtype), axis=-1)
+    # rows holding +inf logits: mass 1/k on each +inf class, 0 elsewhere
+    at_pinf = xp.sum(xp.where(sh.is_pinf, coef, 0.0), axis=-1) * xp.log(xp.where(count == 0, 1.0, count))
+    other_mass = xp.any(live & ~sh.is_pinf, axis=-1)
+    hi = xp.where(sh.inf_pos[..., 0], xp.where(other_mass, xp.inf, at_pinf), xp.where(inf_row, xp.inf, hi))
+    lo = xp.where(sh.inf_pos[..., 0] | inf_row, 0.0, lo)
+    nan = sh.nan[..., 0] | xp.any(xp.isnan(coef), axis=-1)
+    hi = xp.where(nan, xp.nan, hi)
+    lo = xp.where(nan, 0.0, lo)
+    return hi, lo
+
+
+def _finite_add(xp: Namespace, ah: Array, al: Array, bh: Array, bl: Array) -> tuple[Array, Array]:
+    ok = xp.isfinite(ah) & xp.isfinite(bh)
+    sh, sl = _dd.add(xp.where(ok, ah, 0.0), xp.where(ok, al, 0.0), xp.where(ok, bh, 0.0), xp.where(ok, bl, 0.0))
+    return xp.where(ok, sh, ah + bh), xp.where(ok, sl, 0.0)
+
+
+def reduce(
+    xp: Namespace, hi: Array, lo: Array, reduction: str, denominator: Array | None, exact: bool
+) -> Array:
+    """Round per-element losses, or sum them (``denominator``: divide by it for the mean)."""
+    if reduction == "none":
+        return hi + lo
+    flat_hi = xp.reshape(hi, (-1,))
+    flat_lo = xp.reshape(lo, (-1,))
+    special = ~xp.isfinite(flat_hi)
+    if exact:
+        s_hi, s_lo = _dd.sum_last(xp, xp.where(special, 0.0, flat_hi), xp.where(special, 0.0, flat_lo))
+    else:
+        s_hi = xp.sum(xp.where(special, 0.0, flat_hi))
+        s_lo = xp.zeros_like(s_hi)
+    # non-finite losses (inf, NaN) decide the total the way plain addition would
+    s_hi = s_hi + xp.sum(xp.where(special, flat_hi, 0.0))
+    if denominator is None:
+        return s_hi + s_lo
+    if exact:
+        finite = xp.isfinite(s_hi) & (denominator != 0)
+        q_hi, q_lo = _dd.div(
+            xp,
+            xp.where(finite, s_hi, 0.0),
+            xp.where(finite, s_lo, 0.0),
+            xp.where(finite, denominator, 1.0),
+            xp.zeros_like(s_hi),
+        )
+        return xp.where(finite, q_hi + q_lo, s_hi / denominator)
+    return (s_hi + s_lo) / denominator
+
+
+def _device(x: Array) -> object:
+    from .._namespace import device
+
+    return device(x)

@@ -1,0 +1,174 @@
+"""Log-sum-exp, softmax and log-softmax over the last axis.
+
+The public layer moves the reduced axes last (and flattens them into one), promotes to the
+working dtype, and hands over ``x`` of shape ``(..., n)``.  All three share one shift helper
+and one error-free evaluation of the shifted exponentials:
+
+    d_i = x_i - m          rounded, with its exact rounding error dl_i (TwoSum)
+    t_i = exp(d_i + dl_i) ~ exp(d_i) (1 + dl_i)
+
+so the rounding of ``x_i - m``, which exp amplifies by |x_i - m|, never reaches the result
+(Blanchard, Higham and Higham 2021, doi:10.1093/imanum/draa038, section 3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .._namespace import Array, Namespace
+from . import _dd
+
+
+@dataclass(frozen=True)
+class Shifted:
+    """The shifted exponentials of a slice and the special cases found in it."""
+
+    d_hi: Array  # x - m, rounded (0 where the entry is not finite)
+    d_lo: Array  # its rounding error
+    t_hi: Array  # b * exp(x - m), 0 for -inf entries and for b == 0
+    t_lo: Array | None  # rounding error carried from the subtraction (exact mode only)
+    m: Array  # the shift, shape (..., 1), finite
+    finite: Array  # entries with finite x (and finite, non-zero b)
+    nan: Array  # slice holds a NaN term, shape (..., 1)
+    inf_pos: Array  # slice holds a +inf term, shape (..., 1)
+    inf_neg: Array  # slice holds a -inf term (negative weight times +inf), shape (..., 1)
+    is_pinf: Array  # entries that are +inf terms
+
+
+def shift_terms(
+    xp: Namespace, x: Array, b: Array | None, shift: Array | None, exact: bool
+) -> Shifted:
+    """Shift by the largest term (or the caller's ``shift``) and exponentiate."""
+    if b is not None:
+        # b == 0 removes an entry whatever x holds (inf and NaN included)
+        live = b != 0
+        x = xp.where(live, x, -xp.inf)
+        b_nan = xp.isnan(b)
+        b_inf = xp.isinf(b) & (x > -xp.inf)
+        nan = xp.isnan(x) | b_nan | (xp.isinf(b) & (x == -xp.inf))
+        pinf_term = ((x == xp.inf) & live) | b_inf
+        sign_b = xp.where(b > 0, 1.0, -1.0)
+        is_pinf = pinf_term & (sign_b > 0)
+        is_ninf = pinf_term & (sign_b < 0)
+        finite = xp.isfinite(x) & xp.isfinite(b) & live
+    else:
+        nan = xp.isnan(x)
+        is_pinf = x == xp.inf
+        is_ninf = None
+        finite = xp.isfinite(x)
+    xs = xp.where(finite, x, -xp.inf)
+    if shift is None:
+        if b is not None:
+            # the pivot is the largest term b_i e^{x_i}, not the largest x_i: its x becomes 0
+            mag = xp.abs(xp.where(finite, b, 1.0))
+            key = xp.where(finite, xs + xp.log(mag), -xp.inf)
+            kmax = xp.max(key, axis=-1, keepdims=True)
+            m = xp.max(xp.where(finite & (key == kmax), xs, -xp.inf), axis=-1, keepdims=True)
+        else:
+            m = xp.max(xs, axis=-1, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0.0)  # an all -inf slice shifts by 0
+    else:
+        m = shift
+    xf = xp.where(finite, xs, m)  # safe operand: the unused branch computes exp(0)
+    if exact:
+        d_hi, d_lo = _dd.two_sum(xf, -m)
+    else:
+        d_hi = xf - m
+        d_lo = xp.zeros_like(d_hi)
+    e = xp.where(finite, xp.exp(d_hi), 0.0)
+    if b is not None:
+        e = e * xp.where(finite, b, 0.0)
+    t_lo = e * d_lo if exact else None  # exp(d + dl) = exp(d) (1 + dl) + O(dl^2)
+    any_ = lambda mask: xp.any(mask, axis=-1, keepdims=True)  # noqa: E731
+    return Shifted(
+        d_hi=d_hi,
+        d_lo=d_lo,
+        t_hi=e,
+        t_lo=t_lo,
+        m=m,
+        finite=finite,
+        nan=any_(nan),
+        inf_pos=any_(is_pinf),
+        inf_neg=any_(is_ninf) if is_ninf is not None else xp.zeros_like(any_(is_pinf)),
+        is_pinf=is_pinf,
+    )
+
+
+def _log_abs(xp: Namespace, s_hi: Array, s_lo: Array) -> Array:
+    """log|s_hi + s_lo|: log1p of the exact distance to 1 when |s| is near 1."""
+    a = xp.abs(s_hi)
+    lo = xp.where(s_hi < 0, -s_lo, s_lo)
+    near1 = (a >= 0.5) & (a <= 2.0)
+    u = xp.where(near1, a - 1.0, 0.0)  # exact by Sterbenz's lemma
+    a_safe = xp.where(near1 | (a == 0), 1.0, a)
+    far = xp.log(a_safe) + lo / a_safe
+    out = xp.where(near1, xp.log1p(u + lo), far)
+    return xp.where(a == 0, -xp.inf, out)
+
+
+def logsumexp(
+    xp: Namespace, x: Array, b: Array | None, shift: Array | None, exact: bool
+) -> tuple[Array, Array]:
+    """``(log|sum b e^x|, sign)`` over the last axis; shapes ``(...)``."""
+    sh = shift_terms(xp, x, b, shift, exact)
+    if exact:
+        s_hi, s_lo = _dd.sum_last(xp, sh.t_hi, sh.t_lo)
+    else:
+        s_hi = xp.sum(sh.t_hi, axis=-1)
+        s_lo = xp.zeros_like(s_hi)
+    # log sum b e^x = m + log|S|, S = sum b e^{x - m}; with the default shift S = 1 + rest
+    # and log|S| = log1p(rest): the dominant term's digits are not rounded away.
+    res = sh.m[..., 0] + _log_abs(xp, s_hi, s_lo)
+    sign = xp.where(s_hi > 0, 1.0, xp.where(s_hi < 0, -1.0, 0.0))
+    inf_pos, inf_neg, nan = sh.inf_pos[..., 0], sh.inf_neg[..., 0], sh.nan[..., 0]
+    both = inf_pos & inf_neg
+    res = xp.where(inf_pos | inf_neg, xp.inf, res)
+    sign = xp.where(inf_pos, 1.0, xp.where(inf_neg, -1.0, sign))
+    bad = nan | both
+    res = xp.where(bad, xp.nan, res)
+    sign = xp.where(bad, xp.nan, sign)
+    return res, sign
+
+
+def softmax(xp: Namespace, x: Array, shift: Array | None, exact: bool) -> Array:
+    """softmax over the last axis."""
+    sh = shift_terms(xp, x, None, shift, exact)
+    if exact:
+        s_hi, s_lo = _dd.sum_last(xp, sh.t_hi, sh.t_lo)
+        s_hi, s_lo = s_hi[..., None], s_lo[..., None]
+        zero = s_hi == 0
+        den_hi = xp.where(zero, 1.0, s_hi)
+        den_lo = xp.where(zero, 0.0, s_lo)
+        # e_i / S in double-double, rounded once
+        q_hi, q_lo = _dd.div(xp, sh.t_hi, sh.t_lo, den_hi, den_lo)
+        p = q_hi + q_lo
+    else:
+        s = xp.sum(sh.t_hi, axis=-1, keepdims=True)
+        p = sh.t_hi / xp.where(s == 0, 1.0, s)
+    # +inf entries share the mass evenly; any NaN makes the slice NaN; an all -inf slice
+    # (S == 0) gives zeros, which the masked division above already produced.
+    count = xp.sum(xp.astype(sh.is_pinf, p.dtype), axis=-1, keepdims=True)
+    uniform = xp.where(sh.is_pinf, 1.0 / xp.where(count == 0, 1.0, count), 0.0)
+    p = xp.where(sh.inf_pos, uniform, p)
+    return xp.where(sh.nan, xp.nan, p)
+
+
+def log_softmax(xp: Namespace, x: Array, shift: Array | None, exact: bool) -> Array:
+    """log-softmax over the last axis."""
+    sh = shift_terms(xp, x, None, shift, exact)
+    if exact:
+        s_hi, s_lo = _dd.sum_last(xp, sh.t_hi, sh.t_lo)
+    else:
+        s_hi = xp.sum(sh.t_hi, axis=-1)
+        s_lo = xp.zeros_like(s_hi)
+    big_l = _log_abs(xp, s_hi, s_lo)[..., None]
+    # log p_i = (x_i - m) - log S, added as (d_hi - L) + d_lo with one final rounding: the
+    # dominant component is -log1p(rest), not the 0 every peer returns.
+    finite_l = xp.where(xp.isfinite(big_l), big_l, 0.0)
+    y_hi, y_lo = _dd.two_sum(sh.d_hi, -finite_l)
+    y = y_hi + (y_lo + sh.d_lo)
+    y = xp.where(sh.finite & xp.isfinite(big_l), y, -xp.inf)
+    count = xp.sum(xp.astype(sh.is_pinf, y.dtype), axis=-1, keepdims=True)
+    at_inf = -xp.log(xp.where(count == 0, 1.0, count))
+    y = xp.where(sh.inf_pos, xp.where(sh.is_pinf, at_inf, -xp.inf), y)
+    return xp.where(sh.nan, xp.nan, y)

@@ -1,0 +1,416 @@
+"""Every error message stablenn raises, in one place.
+
+Each function builds one message and returns the built-in exception that carries it;
+callers ``raise`` the result.  A message names the argument in backticks, says what is
+accepted, shows what was received and, where there is one, suggests the fix.  The test
+suite calls every function here (``tests/test_messages.py``).
+
+Sections: core (public functions), audit, networks, proofs, streaming, gradients, fast
+paths.  Add new messages to your section; never build message text elsewhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__: list[str] = []  # private module: nothing re-exported
+
+
+def describe(value: Any) -> str:
+    """Short, safe description of a received value for an error message."""
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    if shape is not None and dtype is not None:
+        return f"{type(value).__module__.split('.')[0]}.{type(value).__name__} of shape {tuple(shape)} and dtype {dtype}"
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+# ---------------------------------------------------------------- core
+def not_an_array(name: str, value: Any) -> TypeError:
+    return TypeError(
+        f"`{name}` must be an array of a library the array API standard covers (NumPy, "
+        f"PyTorch, JAX, CuPy, Dask, array-api-strict); got {describe(value)}. "
+        f"Wrap Python numbers and lists first, e.g. numpy.asarray({name})."
+    )
+
+
+def mixed_backends(kinds: dict[str, str]) -> TypeError:
+    listed = ", ".join(f"`{name}` is a {kind} array" for name, kind in kinds.items())
+    return TypeError(
+        f"all array arguments must come from one array library; got: {listed}. "
+        "Convert them to one library (and one device) first."
+    )
+
+
+def complex_not_supported(name: str, value: Any) -> TypeError:
+    return TypeError(
+        f"`{name}` must have a real dtype (floating, integer or boolean); got {describe(value)}. "
+        "Complex input is not supported: pass the real part or the magnitude explicitly."
+    )
+
+
+def not_numeric(name: str, value: Any) -> TypeError:
+    return TypeError(
+        f"`{name}` must have a real numeric dtype (floating, integer or boolean); got {describe(value)}."
+    )
+
+
+def axis_type(name: str, value: Any) -> TypeError:
+    return TypeError(f"`{name}` must be None, an int or a tuple of ints; got {describe(value)}.")
+
+
+def axis_single(name: str, value: Any) -> TypeError:
+    return TypeError(f"`{name}` must be a single int for this function; got {describe(value)}.")
+
+
+def axis_out_of_range(name: str, value: int, ndim: int) -> IndexError:
+    return IndexError(
+        f"`{name}` {value} is out of range for an array with {ndim} dimension"
+        f"{'' if ndim == 1 else 's'}; accepted: {-ndim} to {ndim - 1}."
+        if ndim
+        else f"`{name}` {value} is out of range: the array is 0-dimensional and has no axes; use axis=None or axis=()."
+    )
+
+
+def axis_repeated(name: str, value: Any, ndim: int) -> ValueError:
+    return ValueError(
+        f"`{name}` must not name an axis twice; got {value!r} for an array with {ndim} dimensions."
+    )
+
+
+def not_broadcastable(name: str, shape: tuple[Any, ...], target_name: str, target: tuple[Any, ...]) -> ValueError:
+    return ValueError(
+        f"`{name}` must be broadcastable to the shape of `{target_name}` {target}; got shape {shape}."
+    )
+
+
+def shift_shape(shape: tuple[Any, ...], reduced: tuple[Any, ...], keep: tuple[Any, ...]) -> ValueError:
+    return ValueError(
+        f"`shift` must be a scalar or an array broadcastable to the reduced shape {reduced} "
+        f"(or to the keepdims shape {keep}); got shape {shape}."
+    )
+
+
+def shift_not_finite(value: Any) -> ValueError:
+    return ValueError(
+        f"`shift` must be finite: the identity log sum e^x = a + log sum e^(x - a) needs a real a; "
+        f"got {describe(value)} holding a non-finite value. Pass shift=None to shift by the largest term."
+    )
+
+
+def flag_type(name: str, value: Any) -> TypeError:
+    return TypeError(f"`{name}` must be True or False; got {describe(value)}.")
+
+
+def reduction_value(value: Any) -> ValueError:
+    return ValueError(f"`reduction` must be one of 'none', 'mean', 'sum'; got {value!r}.")
+
+
+def label_smoothing_value(value: Any) -> ValueError:
+    return ValueError(f"`label_smoothing` must be a real number in [0, 1]; got {value!r}.")
+
+
+def targets_shape(logits_shape: tuple[Any, ...], index_shape: tuple[Any, ...], got: tuple[Any, ...]) -> ValueError:
+    return ValueError(
+        f"`targets` must have the shape of `logits` {logits_shape} (class probabilities) or "
+        f"{index_shape} (class indices); got {got}."
+    )
+
+
+def targets_same_shape(logits_shape: tuple[Any, ...], got: tuple[Any, ...]) -> ValueError:
+    return ValueError(f"`targets` must have the shape of `logits` {logits_shape}; got {got}.")
+
+
+def targets_dtype(value: Any) -> TypeError:
+    return TypeError(
+        f"`targets` must hold integer class indices or floating class probabilities; got {describe(value)}."
+    )
+
+
+def prob_targets_ignore_index() -> ValueError:
+    return ValueError(
+        "`ignore_index` applies to integer class-index targets only; got floating (probability) "
+        "targets. Mask the rows yourself, or pass class indices."
+    )
+
+
+def class_index_range(low: int, high: int, n_classes: int, ignore_index: Any) -> ValueError:
+    extra = f" (or `ignore_index` {ignore_index})" if ignore_index is not None else ""
+    return ValueError(
+        f"`targets` must hold class indices in [0, {n_classes - 1}]{extra}; got values from {low} to {high}."
+    )
+
+
+def labels_range(low: float, high: float) -> ValueError:
+    return ValueError(
+        f"`targets` must hold probabilities in [0, 1]; got values from {low!r} to {high!r}."
+    )
+
+
+def weight_shape(name: str, expected: str, got: tuple[Any, ...]) -> ValueError:
+    return ValueError(f"`{name}` must have shape {expected}; got {got}.")
+
+
+def ignore_index_type(value: Any) -> TypeError:
+    return TypeError(f"`ignore_index` must be None or an int; got {describe(value)}.")
+
+
+def no_classes(shape: tuple[Any, ...], axis: int) -> ValueError:
+    return ValueError(f"`logits` must have at least one class along axis {axis}; got shape {shape}.")
+
+
+
+# ---------------------------------------------------------------- networks
+# stablenn.networks: the network description, the sigmoid/tanh rewrite, collapse, the
+# PyTorch / scikit-learn / ONNX adapters and the `stablenn convert` command.
+
+
+def networks_weight_kind(where: str, name: str, value: Any) -> TypeError:
+    return TypeError(
+        f"`{name}` of {where} must be a real floating (or integer) array; got {describe(value)}. "
+        "Pass float32 or float64 weights."
+    )
+
+
+def networks_weight_shape(where: str, value: Any) -> ValueError:
+    return ValueError(
+        f"`weight` of {where} must be 2-D with shape (inputs, outputs), the layer computing "
+        f"x @ weight + bias; got {describe(value)}. A PyTorch-style (outputs, inputs) matrix "
+        "must be transposed first."
+    )
+
+
+def networks_bias_shape(where: str, n_out: int, value: Any) -> ValueError:
+    return ValueError(
+        f"`bias` of {where} must have shape ({n_out},), one entry per output of `weight`; "
+        f"got {describe(value)}."
+    )
+
+
+def networks_not_finite(where: str, name: str, count: int, index: tuple[int, ...], value: float) -> ValueError:
+    return ValueError(
+        f"`{name}` of {where} must be finite; got {count} non-finite "
+        f"entr{'y' if count == 1 else 'ies'} (the first at {list(index)} is {value}). "
+        "A network with inf or NaN parameters has no equivalent rewrite: retrain or repair it."
+    )
+
+
+def networks_unknown_activation(where: str, value: Any, accepted: tuple[str, ...]) -> ValueError:
+    names = ", ".join(f"'{a}'" for a in accepted)
+    return ValueError(f"`activation` of {where} must be one of {names}; got {describe(value)}.")
+
+
+def networks_softmax_hidden(where: str) -> ValueError:
+    return ValueError(
+        f"{where} is a hidden layer with activation 'softmax'; softmax is accepted on the output "
+        "layer only. Move it to the last layer or use an element-wise activation."
+    )
+
+
+def networks_no_layers(value: Any) -> ValueError:
+    return ValueError(f"`layers` must hold at least one Layer; got {describe(value)}.")
+
+
+def networks_not_a_layer(index: int, value: Any) -> TypeError:
+    return TypeError(
+        f"`layers[{index}]` must be a stablenn.networks.Layer; got {describe(value)}. "
+        "Build it with Layer(weight, bias, activation)."
+    )
+
+
+def networks_shapes_do_not_chain(where: str, n_in: int, previous: str, n_prev: int) -> ValueError:
+    return ValueError(
+        f"{where} takes {n_in} inputs but {previous} gives {n_prev} outputs; the shapes do not "
+        f"chain. Give {where} a weight of shape ({n_prev}, outputs)."
+    )
+
+
+def networks_input_not_array(value: Any) -> TypeError:
+    return TypeError(
+        f"`x` must be an array of a library the array API standard covers (NumPy, PyTorch, "
+        f"JAX, CuPy, Dask, array-api-strict); got {describe(value)}."
+    )
+
+
+def networks_input_kind(value: Any) -> TypeError:
+    return TypeError(f"`x` must be a real (or integer) array; got {describe(value)}.")
+
+
+def networks_input_width(n_in: int, value: Any) -> ValueError:
+    return ValueError(
+        f"`x` must have shape (..., {n_in}), one row of {n_in} features per sample; got "
+        f"{describe(value)}."
+    )
+
+
+def networks_collapse_nonlinear(where: str, activation: str) -> ValueError:
+    return ValueError(
+        f"collapse needs every hidden layer to be affine ('identity'), but {where} has "
+        f"activation '{activation}'; a network with a non-linear hidden unit is not one affine "
+        "map. Only the output layer may keep a non-linear activation."
+    )
+
+
+def networks_rewrite_overflow(where: str, name: str) -> ValueError:
+    return ValueError(
+        f"rewriting {where} makes `{name}` overflow its dtype (a weight or bias above half the "
+        "largest finite value is doubled by tanh_to_sigmoid); the rewrite would not be exact. "
+        "Rescale the network or convert it in a wider dtype."
+    )
+
+
+def networks_unsupported_model(value: Any) -> TypeError:
+    return TypeError(
+        "`model` must be a stablenn.networks.Network, a torch.nn.Sequential, a fitted "
+        "sklearn MLPClassifier or MLPRegressor, or an onnx.ModelProto; got "
+        f"{describe(value)}. Other models can be described with Network and Layer."
+    )
+
+
+def networks_torch_container(value: Any) -> TypeError:
+    return TypeError(
+        "`model` must be a torch.nn.Sequential (nested Sequentials allowed) of Linear, "
+        f"Sigmoid, Tanh, ReLU and Identity modules; got {describe(value)}."
+    )
+
+
+def networks_torch_module(path: str, value: Any) -> TypeError:
+    return TypeError(
+        f"module `{path}` is a {type(value).__module__}.{type(value).__name__}, which cannot be "
+        "converted; accepted: torch.nn Linear, Sigmoid, Tanh, ReLU, Identity and Sequential, "
+        "and stablenn.torch Sigmoid and Tanh. Remove it (e.g. Dropout in inference) or describe "
+        "the network with stablenn.networks.Network."
+    )
+
+
+def networks_torch_order(path: str, activation: str, reason: str) -> ValueError:
+    return ValueError(
+        f"module `{path}` ({activation}) {reason}; each activation must follow a Linear module "
+        "and each Linear may be followed by at most one activation."
+    )
+
+
+def networks_sklearn_not_fitted(value: Any) -> ValueError:
+    return ValueError(
+        f"`model` must be a fitted scikit-learn MLP (with `coefs_`); got an unfitted "
+        f"{type(value).__name__}. Call fit(X, y) first."
+    )
+
+
+def networks_sklearn_activation(attribute: str, value: Any, accepted: tuple[str, ...]) -> ValueError:
+    names = ", ".join(f"'{a}'" for a in accepted)
+    return ValueError(f"`model.{attribute}` must be one of {names}; got {describe(value)}.")
+
+
+def networks_onnx_structure(detail: str) -> ValueError:
+    return ValueError(
+        f"the ONNX graph is not a feed-forward chain stablenn can convert: {detail}. Expected one "
+        "input, one output, and a chain of Gemm or MatMul+Add nodes with Sigmoid, Tanh, Relu "
+        "or Identity between them (Softmax last)."
+    )
+
+
+def networks_onnx_node(index: int, name: str, op_type: str, reason: str) -> ValueError:
+    return ValueError(
+        f"ONNX node {index} '{name}' ({op_type}) {reason}. Supported: Gemm (transA=0), MatMul "
+        "(+ Add), Sigmoid, Tanh, Relu, Identity, and Softmax on the last axis as the last node."
+    )
+
+
+def networks_onnx_dtype(name: str, elem_type: str) -> TypeError:
+    return TypeError(
+        f"ONNX tensor '{name}' has element type {elem_type}; accepted: FLOAT16, FLOAT, DOUBLE."
+    )
+
+
+def networks_compare_shapes(first: Any, second: Any) -> ValueError:
+    return ValueError(
+        f"the two models must give outputs of the same shape to be compared; got {describe(first)} "
+        f"and {describe(second)}."
+    )
+
+
+def networks_cli_missing(path: str) -> ValueError:
+    return ValueError(f"`MODEL` must be an existing ONNX file; '{path}' does not exist.")
+
+
+def networks_cli_pickle(path: str) -> ValueError:
+    return ValueError(
+        f"`MODEL` '{path}' is a pickle file (PyTorch .pt/.pth, joblib or pickle); stablenn "
+        "refuses to load pickles because loading one can run arbitrary code. Convert PyTorch "
+        "and scikit-learn models in Python (stablenn.networks.sigmoid_to_tanh(model)) or "
+        "export them to ONNX first."
+    )
+
+
+def networks_cli_not_onnx(path: str, reason: str) -> ValueError:
+    return ValueError(f"`MODEL` '{path}' is not a valid ONNX model ({reason}); export it with torch.onnx or onnx.helper.")
+
+
+def networks_cli_same_path(path: str) -> ValueError:
+    return ValueError(
+        f"`-o/--output` must differ from `MODEL` ('{path}'); the original is never overwritten. "
+        "Choose another output path."
+    )
+
+
+def networks_cli_samples(value: Any) -> ValueError:
+    return ValueError(f"`--samples` must be a positive integer; got {describe(value)}.")
+
+
+# ---------------------------------------------------------------- audit machinery
+def audit_unknown_dtype(value: Any, accepted: tuple[str, ...]) -> TypeError:
+    return TypeError(
+        f"`dtype` must name a floating-point format the audit knows ({', '.join(accepted)}); "
+        f"got {describe(value)}. Pass one of these names, e.g. dtype=\"float32\"."
+    )
+
+
+def audit_not_exact_value(value: Any) -> TypeError:
+    return TypeError(
+        "`value` must be an exact number: an mpmath mpf (or its raw tuple), a "
+        f"fractions.Fraction, an int or a float; got {describe(value)}."
+    )
+
+
+def audit_not_representable(value: float, dtype: str) -> ValueError:
+    return ValueError(
+        f"values measured in {dtype} must be representable in {dtype}; got {value!r}. "
+        f"Convert the results to {dtype} (or round the exact value with round_mpf) before "
+        "taking ULP distances."
+    )
+
+
+def audit_unknown_function(name: Any, accepted: tuple[str, ...]) -> ValueError:
+    return ValueError(
+        f"`function` must be a public function of stablenn that the audit measures; got "
+        f"{describe(name)}. Accepted: {', '.join(accepted)}."
+    )
+
+
+def audit_unknown_backend(name: Any, accepted: tuple[str, ...]) -> ValueError:
+    return ValueError(
+        f"`backend` must be one of {', '.join(accepted)}; got {describe(name)}."
+    )
+
+
+def audit_backend_lacks_dtype(backend: str, dtype: str, others: tuple[str, ...]) -> TypeError:
+    return TypeError(
+        f"`dtype` {dtype} is not available on the {backend} backend; measure it with "
+        f"backend={' or '.join(repr(o) for o in others)} instead."
+    )
+
+
+def audit_bad_samples(value: Any) -> ValueError:
+    return ValueError(f"`samples` must be a positive integer; got {describe(value)}.")
+
+
+def audit_oracle_precision(function: str, limit: int) -> ValueError:
+    return ValueError(
+        f"the mpmath oracle could not decide the correct rounding of `{function}` within "
+        f"{limit} bits of precision; the exact value lies on (or extremely near) a rounding "
+        "boundary. Report the input: it needs an exact special case in the oracle."
+    )
