@@ -80,3 +80,12 @@ def _native(name: str) -> Callable[[], Callable[..., Any]]:
 # 4 to 6 ULP off and takes our kernel).  Narrower dtypes go through the float64 kernel path.
 for _backend in ("numpy", "torch", "cupy", "dask", "array_api_strict"):
     register("tanh", _backend, ("float64",), _native("tanh"))
+
+
+def _register_fast_paths() -> None:
+    from ._fast import register_all
+
+    register_all()
+
+
+_register_fast_paths()
