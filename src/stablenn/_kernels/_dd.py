@@ -42,8 +42,9 @@ def split(xp: Namespace, a: Array) -> tuple[Array, Array]:
     t = _SPLITTER * a_s
     hi = t - (t - a_s)
     lo = a_s - hi
-    scale = xp.where(big, _UP, 1.0)
-    return hi * scale, lo * scale
+    hi = xp.where(big, hi * _UP, hi)
+    lo = xp.where(big, lo * _UP, lo)
+    return hi, lo
 
 
 def two_prod(xp: Namespace, a: Array, b: Array) -> tuple[Array, Array]:

@@ -47,7 +47,7 @@ def shift_terms(
         b_inf = xp.isinf(b) & (x > -xp.inf)
         nan = xp.isnan(x) | b_nan | (xp.isinf(b) & (x == -xp.inf))
         pinf_term = ((x == xp.inf) & live) | b_inf
-        sign_b = xp.where(b > 0, 1.0, -1.0)
+        sign_b = xp.sign(b)
         is_pinf = pinf_term & (sign_b > 0)
         is_ninf = pinf_term & (sign_b < 0)
         finite = xp.isfinite(x) & xp.isfinite(b) & live
@@ -119,7 +119,7 @@ def logsumexp(
     # log sum b e^x = m + log|S|, S = sum b e^{x - m}; with the default shift S = 1 + rest
     # and log|S| = log1p(rest): the dominant term's digits are not rounded away.
     res = sh.m[..., 0] + _log_abs(xp, s_hi, s_lo)
-    sign = xp.where(s_hi > 0, 1.0, xp.where(s_hi < 0, -1.0, 0.0))
+    sign = xp.sign(s_hi)
     inf_pos, inf_neg, nan = sh.inf_pos[..., 0], sh.inf_neg[..., 0], sh.nan[..., 0]
     both = inf_pos & inf_neg
     res = xp.where(inf_pos | inf_neg, xp.inf, res)
