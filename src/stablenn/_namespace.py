@@ -21,7 +21,8 @@ __all__: list[str] = []
 
 def is_array(value: object) -> bool:
     """Whether ``value`` is an array of a library the array API standard covers."""
-    return bool(compat.is_array_api_obj(value)) and not isinstance(value, (int, float, complex, bool))
+    # Python numbers are not arrays (NumPy scalars, which subclass float, are)
+    return bool(compat.is_array_api_obj(value)) and type(value) not in (int, float, complex, bool)
 
 
 def namespace(**arrays: object) -> Namespace:
