@@ -414,3 +414,172 @@ def audit_oracle_precision(function: str, limit: int) -> ValueError:
         f"{limit} bits of precision; the exact value lies on (or extremely near) a rounding "
         "boundary. Report the input: it needs an exact special case in the oracle."
     )
+
+
+# ---------------------------------------------------------------- audit expressions
+# stablenn.audit._expr: the formula parser (`stablenn audit "log(1 + exp(x))"`) and the
+# evaluators of a parsed formula.  A refused formula is shown with a caret under the
+# offending character, followed by what the language accepts.
+
+
+def _expr_refused(text: str, pos: int, problem: str) -> ValueError:
+    from stablenn.audit._expr import accepted_summary  # lazy: the parser imports this module
+
+    shown = "".join(c if c.isprintable() else " " for c in text)
+    width = 72
+    start = 0
+    if len(shown) > width:
+        start = max(0, min(pos - width // 2, len(shown) - width))
+    window = shown[start : start + width]
+    prefix = "..." if start > 0 else ""
+    suffix = "..." if start + width < len(shown) else ""
+    caret = " " * (len(prefix) + pos - start) + "^"
+    return ValueError(
+        f"`formula` is not accepted at column {pos + 1}: {problem}.\n"
+        f"    {prefix}{window}{suffix}\n"
+        f"    {caret}\n"
+        f"accepted: {accepted_summary()}"
+    )
+
+
+def expr_not_text(value: Any) -> TypeError:
+    return TypeError(
+        f"`formula` must be a string such as \"log(1 + exp(x))\"; got {describe(value)}."
+    )
+
+
+def expr_too_long(length: int, limit: int) -> ValueError:
+    return ValueError(
+        f"`formula` must be at most {limit} characters long; got {length} characters. "
+        "Audit the parts of a long formula separately."
+    )
+
+
+def expr_empty(text: str) -> ValueError:
+    from stablenn.audit._expr import accepted_summary
+
+    return ValueError(
+        f"`formula` must contain an expression, such as \"log(1 + exp(x))\"; got {text!r}.\n"
+        f"accepted: {accepted_summary()}"
+    )
+
+
+def expr_too_deep(text: str, pos: int, limit: int) -> ValueError:
+    return _expr_refused(
+        text, pos, f"nesting deeper than {limit} levels (parentheses, calls and chains of operators all count)"
+    )
+
+
+def expr_number_exponent(text: str, pos: int, digits: int) -> ValueError:
+    return _expr_refused(text, pos, f"an exponent longer than {digits} digits")
+
+
+def expr_after_number(text: str, pos: int) -> ValueError:
+    return _expr_refused(
+        text, pos, "a number must be followed by an operator, ')' or ','; write 2*x, not 2x"
+    )
+
+
+def expr_underscore_name(text: str, pos: int, name: str) -> ValueError:
+    return _expr_refused(text, pos, f"names starting with '_' are not accepted (got `{name}`)")
+
+
+def expr_keyword(text: str, pos: int, name: str) -> ValueError:
+    return _expr_refused(
+        text, pos, f"the Python keyword `{name}` is not accepted (a formula has no lambdas, conditions or statements)"
+    )
+
+
+def expr_bad_character(text: str, pos: int, hint: str) -> ValueError:
+    char = text[pos]
+    if not hint and not char.isascii():
+        hint = "names, numbers and operators are written in ASCII"
+    problem = f"the character {char!r} is not accepted" + (f"; {hint}" if hint else "")
+    return _expr_refused(text, pos, problem)
+
+
+def expr_unmatched_close(text: str, pos: int) -> ValueError:
+    return _expr_refused(text, pos, "this ')' closes no '('")
+
+
+def expr_expected_operator(text: str, pos: int, found: str) -> ValueError:
+    return _expr_refused(
+        text, pos, f"expected an operator (+ - * / **) or the end of the formula, found `{found}`"
+    )
+
+
+def expr_reserved_name(text: str, pos: int, name: str, hint: str) -> ValueError:
+    return _expr_refused(text, pos, f"`{name}` is reserved ({hint})")
+
+
+def expr_function_not_called(text: str, pos: int, name: str) -> ValueError:
+    return _expr_refused(text, pos, f"`{name}` is a function: call it, as in {name}(x)")
+
+
+def expr_unclosed(text: str, pos: int, open_pos: int, found: str) -> ValueError:
+    what = f"`{found}`" if found else "the end of the formula"
+    return _expr_refused(
+        text, pos, f"expected ',' or ')' to close the '(' at column {open_pos + 1}, found {what}"
+    )
+
+
+def expr_ends_early(text: str, pos: int) -> ValueError:
+    return _expr_refused(
+        text, pos, "the formula ends where a number, a variable, a call or '(' should follow"
+    )
+
+
+def expr_expected_operand(text: str, pos: int, found: str) -> ValueError:
+    return _expr_refused(
+        text, pos, f"expected a number, a variable, a call or '(', found `{found}`"
+    )
+
+
+def expr_unknown_function(text: str, pos: int, name: str) -> ValueError:
+    return _expr_refused(
+        text, pos, f"unknown function `{name}` (for a product write {name}*(...))"
+    )
+
+
+def expr_arity(text: str, pos: int, name: str, arity: int, got: int) -> ValueError:
+    wanted = {-1: "one vector or two or more", 1: "exactly one", 2: "exactly two"}.get(arity, str(arity))
+    return _expr_refused(text, pos, f"`{name}` takes {wanted} arguments, got {got}")
+
+
+def expr_reduction_constant(text: str, pos: int, name: str) -> ValueError:
+    return _expr_refused(
+        text, pos, f"`{name}` reduces a vector: its argument must contain a variable, as in {name}(exp(v))"
+    )
+
+
+def expr_missing_values(missing: list[str], given: tuple[str, ...]) -> ValueError:
+    return ValueError(
+        f"`values` must hold the values of every variable of the formula; missing "
+        f"{', '.join(missing)} (got values for: {', '.join(given) or 'none'})."
+    )
+
+
+def expr_vector_shape(name: str, shape: tuple[Any, ...]) -> ValueError:
+    return ValueError(
+        f"`values[{name!r}]` must be a vector (the vector along the last axis): `{name}` is a "
+        f"vector variable because it appears inside a reduction such as sum; got shape {shape}."
+    )
+
+
+def expr_scalar_shape(name: str, shape: tuple[Any, ...]) -> ValueError:
+    return ValueError(
+        f"`values[{name!r}]` must be one number: `{name}` is a scalar variable and this "
+        f"evaluator works at one point; got shape {shape}. Evaluate point by point."
+    )
+
+
+def expr_vector_lengths(lengths: dict[str, int]) -> ValueError:
+    listed = ", ".join(f"{n}: {k}" for n, k in lengths.items())
+    return ValueError(
+        f"`values` of the vector variables must all have one length (elementwise operations "
+        f"pair their components); got {listed}."
+    )
+
+
+def expr_sympy_primitives(value: Any) -> ValueError:
+    return ValueError(f"`primitives` must be 'definition' or 'stable'; got {describe(value)}.")
