@@ -56,6 +56,9 @@ def logsumexp(
         broadcastable to the reduced shape (or to the keepdims shape).  The result is
         computed as :math:`a + \log\sum_i b_i e^{x_i - a}` with that :math:`a`, so a shift far
         from the largest term overflows or underflows exactly as the identity predicts.
+        Any shift other than the default also adds an absolute error of about
+        :math:`\epsilon\,(1 + |a - \max_i x_i|)`: the dominant term is no longer exactly 1
+        and the logarithm is rounded at the magnitude of the shift.
         Default: the largest term :math:`b_i e^{x_i}` (by magnitude), which cannot overflow.
 
     Returns
@@ -236,7 +239,9 @@ def log_softmax(x: Array, /, *, axis: int = -1, shift: Array | float | None = No
     axis : int, optional
         The axis to normalise (default -1).
     shift : scalar or array, optional
-        The sheet's :math:`a`, as in :func:`softmax`.
+        The sheet's :math:`a`, as in :func:`softmax`.  A shift other than the default adds
+        an absolute error of up to about :math:`\epsilon\,|a - \max_j x_j|`: the log of
+        the shifted sum is rounded at that magnitude.
 
     Returns
     -------
