@@ -115,7 +115,7 @@ def _fit(x: np.ndarray, y: np.ndarray, sizes: tuple[int, ...], activation: str, 
     from sklearn.neural_network import MLPClassifier
 
     model = MLPClassifier(
-        sizes, activation=activation, solver="lbfgs", alpha=1e-5, max_iter=2000, random_state=seed
+        hidden_layer_sizes=sizes, activation=activation, solver="lbfgs", alpha=1e-5, max_iter=2000, random_state=seed
     )
     with warnings.catch_warnings():
         # lbfgs on a linear network or on four points may stop at max_iter: the accuracy
