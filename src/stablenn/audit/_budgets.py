@@ -1,0 +1,211 @@
+"""The one table of error budgets: function x dtype -> largest ULP distance allowed.
+
+The tests, the audit command and the docs read this table; nothing else states a
+budget.  Error is Herbie's ULP distance (`stablenn.audit._ulp.ulp_distance`) between the
+result and the correctly rounded exact value from the mpmath oracle.
+
+* float16, bfloat16, float32: 1 ULP for every budgeted function (they compute in
+  float64 inside, so the one rounding to the narrow format dominates).
+* float64: 1 ULP for the elementwise functions and binary cross-entropy; 2 ULP for
+  logsumexp, softmax, log_softmax (every component) and cross-entropy (every target).
+* logsumexp near 0 is ill-conditioned: there the allowance of `logsumexp_tolerance`
+  applies on top of the ULP budget.
+* ``sigmoid_via_tanh`` and ``tanh_via_sigmoid`` show the sheet's identities and carry
+  no budget: `MEASURED` records what they reach.  The ``_from_output`` derivatives are
+  exact formulas of their argument (measured in `MEASURED`); what they lose is relative
+  accuracy *as derivatives*, in the input ranges of `FROM_OUTPUT_LOSS`.
+* Room for gradients: keys ``("grad", function, dtype)`` (issue 4) are read by
+  `budget(function, dtype, kind="grad")`.
+
+>>> budget("softmax", "float64"), budget("softmax", "float32"), budget("tanh_via_sigmoid", "float32")
+(2.0, 1.0, None)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ._ulp import get_format, ulp_of
+
+__all__ = [
+    "BUDGETS",
+    "BUDGETED",
+    "DOCUMENTATION_ONLY",
+    "DTYPES",
+    "FROM_OUTPUT_LOSS",
+    "MEASURED",
+    "budget",
+    "from_output_limit",
+    "logsumexp_tolerance",
+]
+
+DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
+
+_ELEMENTWISE = ("sigmoid", "log_sigmoid", "softplus", "logit", "tanh", "sigmoid_grad", "tanh_grad")
+_REDUCTIONS = ("logsumexp", "softmax", "log_softmax", "cross_entropy_with_logits")
+
+#: Functions with a budget, in the order tables list them.
+BUDGETED: tuple[str, ...] = (*_ELEMENTWISE, "logsumexp", "softmax", "log_softmax",
+                             "binary_cross_entropy_with_logits", "cross_entropy_with_logits")
+
+#: Functions that exist to show an identity or a cheap formula: no budget.
+DOCUMENTATION_ONLY: tuple[str, ...] = (
+    "sigmoid_via_tanh",
+    "tanh_via_sigmoid",
+    "sigmoid_grad_from_output",
+    "tanh_grad_from_output",
+)
+
+BUDGETS: dict[tuple[str, ...], float] = {}
+for _f in (*_ELEMENTWISE, "binary_cross_entropy_with_logits"):
+    for _d in DTYPES:
+        BUDGETS[(_f, _d)] = 1.0
+for _f in _REDUCTIONS:
+    for _d in DTYPES:
+        BUDGETS[(_f, _d)] = 2.0 if _d == "float64" else 1.0
+
+#: Measured maximum ULP of the documentation-only functions (no budget), from
+#: ``python benchmarks/accuracy.py`` (20,000 inputs per dtype; see that script's output).
+#: The ``_from_output`` figures are for the formula as a function of its argument y.
+MEASURED: dict[tuple[str, str], float] = {}
+
+
+def budget(function: str, dtype: Any, *, kind: str = "value") -> float | None:
+    """The largest ULP distance allowed for `function` in `dtype` (None: no budget).
+
+    Parameters
+    ----------
+    function : str
+        A public function name of stablenn.
+    dtype : str or dtype
+        ``float16``, ``bfloat16``, ``float32`` or ``float64``.
+    kind : {"value", "grad"}
+        ``"grad"`` reads the gradient budgets, keyed ``("grad", function, dtype)``.
+
+    >>> budget("logsumexp", "float64"), budget("sigmoid", "bfloat16")
+    (2.0, 1.0)
+    """
+    name = get_format(dtype).name
+    key: tuple[str, ...] = (function, name) if kind == "value" else ("grad", function, name)
+    return BUDGETS.get(key)
+
+
+# ---------------------------------------------------------------- the _from_output derivatives
+
+
+def from_output_limit(function: str, dtype: Any) -> float:
+    """The smallest input ``x >= 0`` from which the ``_from_output`` derivative is 0.
+
+    ``sigmoid_grad_from_output(sigmoid(x))`` is exactly 0 once ``y = fl(sigmoid(x))`` is
+    1: from ``sigmoid(x) >= 1 - 2**-(p+1)`` (the midpoint below 1 rounds to 1, the even
+    neighbour), i.e. ``x >= log(2**(p+1) - 1)``.  ``tanh_grad_from_output(tanh(x))`` is 0
+    once ``fl(tanh(x)) = 1``: ``2 / (e**2x + 1) <= 2**-(p+1)``, i.e.
+    ``x >= log(2**(p+2) - 1) / 2`` (and symmetrically for ``x <= -limit``).  The true
+    derivatives there are about ``e**-x`` and ``4 e**-2x``: every digit is lost.
+
+    Returns the limit as a real number (not rounded to `dtype`).
+
+    >>> round(from_output_limit("sigmoid_grad_from_output", "float32"), 4)
+    17.3287
+    >>> round(from_output_limit("tanh_grad_from_output", "float64"), 4)
+    19.0615
+    """
+    p = get_format(dtype).precision
+    if function == "sigmoid_grad_from_output":
+        return math.log(2.0 ** (p + 1) - 1.0)
+    if function == "tanh_grad_from_output":
+        return math.log(2.0 ** (p + 2) - 1.0) / 2.0
+    raise ValueError(f"`function` must be a _from_output derivative; got {function!r}.")
+
+
+#: Where the ``_from_output`` derivatives lose relative accuracy, per dtype, as
+#: derivatives of the input x (their argument is y = f(x) rounded to the dtype).
+#: ``all_digits_lost_from``: `from_output_limit` (result exactly 0, true value positive).
+#: ``relative_error``: the first-order relative error from the rounding of y,
+#: ``u * e**|x|`` for sigmoid and ``u * e**(2|x|) / 2`` for tanh (``u = 2**-p``), so more
+#: than half the digits are lost beyond ``p log(2) / 2`` and ``p log(2) / 4`` respectively.
+FROM_OUTPUT_LOSS: dict[tuple[str, str], dict[str, Any]] = {}
+for _d in DTYPES:
+    _p = get_format(_d).precision
+    FROM_OUTPUT_LOSS[("sigmoid_grad_from_output", _d)] = {
+        "all_digits_lost_from": from_output_limit("sigmoid_grad_from_output", _d),
+        "half_digits_lost_from": _p * math.log(2.0) / 2,
+        "relative_error": "2**-p * exp(|x|)",
+        "accurate_range": "x <= 0 (y <= 1/2): within 2 ULP of sigmoid'(x)",
+    }
+    FROM_OUTPUT_LOSS[("tanh_grad_from_output", _d)] = {
+        "all_digits_lost_from": from_output_limit("tanh_grad_from_output", _d),
+        "half_digits_lost_from": _p * math.log(2.0) / 4,
+        "relative_error": "2**-p * exp(2|x|) / 2",
+        "accurate_range": "|x| <= 1/2: within a few ULP of tanh'(x)",
+    }
+
+
+# ---------------------------------------------------------------- logsumexp near 0
+
+
+def logsumexp_tolerance(x: Any, b: Any, exact: float, dtype: Any, *, ulps: float | None = None) -> float:
+    """The absolute error allowed for ``logsumexp(x, b=b)`` whose exact value is `exact`.
+
+    .. math::
+
+        \\mathrm{tol} = B \\cdot \\mathrm{ulp}(r) + 2u\\,(|x_k| + |\\lambda| + |L| - |r|)
+
+    with ``r`` the exact result, ``B`` the ULP budget, ``u = 2**-53`` (every dtype is
+    computed in float64), ``k`` the largest term (largest ``x_i + log|b_i|``),
+    ``lambda = log|b_k|`` (0 without ``b``) and ``L = r - x_k - lambda``, the log of the
+    sum relative to its largest term.
+
+    Derivation.  The stable computation is ``r = x_k + lambda + log1p(s)`` with
+    ``s = sum_{i != k} (b_i / b_k) e**(x_i - x_k)``, and ``L = log1p(s)``.  Whatever is
+    done inside, the three summands are float64 numbers and rounding them costs up to
+    ``u (|x_k| + |lambda| + |L|)`` in absolute terms; when they share a sign this sum is
+    ``|r|``, the rounding of the result itself, which the ULP budget covers, so only the
+    excess ``|x_k| + |lambda| + |L| - |r|`` (twice the cancelled magnitude) is allowed on
+    top.  Near ``r = 0`` with ``x_k`` of order 1 that is the condition number of
+    log-sum-exp at work (Blanchard, Higham and Higham 2021: the relative condition number
+    is ``sum_i |x_i| softmax_i / |r|``, here about ``|x_k| / |r|``).  Factor 2:
+    second-order terms and ``exp``/``log`` errors of up to one ULP.  Away from 0 nothing
+    cancels and the tolerance is the budget.
+
+    Parameters
+    ----------
+    x, b : array_like
+        The vector and its weights (`b` may be None); finite entries matter, entries
+        with ``b = 0`` or ``x = -inf`` are ignored.
+    exact : float
+        The correctly rounded exact value (finite; otherwise the tolerance is 0).
+    dtype : str or dtype
+        The result's format.
+    ulps : float, optional
+        ``B``; default: the budget of logsumexp in `dtype`.
+
+    >>> tol = logsumexp_tolerance([0.0, -40.0], None, 4.248354255291589e-18, "float64")
+    >>> bool(tol == 2 * np.spacing(4.248354255291589e-18))   # nothing cancels: the budget
+    True
+    >>> x = np.log(np.array([0.3, 0.7]))                  # exact result near 0
+    >>> logsumexp_tolerance(x, None, 0.0, "float64") > 1e-17
+    True
+    """
+    fmt = get_format(dtype)
+    B = budget("logsumexp", fmt) if ulps is None else ulps
+    assert B is not None
+    r = float(exact)
+    if not math.isfinite(r):
+        return 0.0
+    xf = np.asarray(x, dtype=np.float64).ravel()
+    bf = np.ones_like(xf) if b is None else np.broadcast_to(np.asarray(b, dtype=np.float64), xf.shape).ravel()
+    keep = (bf != 0) & np.isfinite(xf) & np.isfinite(bf)
+    xf, bf = xf[keep], bf[keep]
+    base = float(B * ulp_of(r, fmt))
+    if xf.size == 0:
+        return base
+    logb = np.log(np.abs(bf))
+    k = int(np.argmax(xf + logb))
+    xk, lam = float(xf[k]), float(logb[k])
+    big_l = r - xk - lam
+    excess = abs(xk) + abs(lam) + abs(big_l) - abs(r)
+    return base + 2.0 * 2.0**-53 * max(0.0, excess)
