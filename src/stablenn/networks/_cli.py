@@ -103,8 +103,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"converted {len(hidden)} {rule.source} hidden layer{'s' if len(hidden) > 1 else ''} to {rule.target}: {target}")
     else:
         print(f"no {rule.source} hidden layer to convert; wrote an unchanged copy: {target}")
+    print(f"max |difference| on {difference.n_inputs} standard normal inputs ({difference.dtype}): {difference.max_abs:.3g}")
     print(
-        f"max |difference| on {difference.n_inputs} standard normal inputs ({difference.dtype}): "
-        f"{difference.max_abs:.3g} ({difference.max_ulp:.0f} ULP)"
+        f"  = {difference.max_normwise:.2g} eps of the largest output in its row; "
+        f"{difference.max_ulp:.0f} ULP element-wise (large only where an output is near 0)"
     )
     return 0
