@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .._namespace import Array, Namespace
 from . import _dd
-from .reductions import _log_abs, shift_terms
+from .reductions import _log_abs, shift_terms, sum_terms
 
 
 def _mul(xp: Namespace, exact: bool, hi: Array, lo: Array, c: Array) -> tuple[Array, Array]:
@@ -86,11 +86,7 @@ def cross_entropy_index(
     """
     n_classes = x.shape[-1]
     sh = shift_terms(xp, x, None, None, exact)
-    if exact:
-        s_hi, s_lo = _dd.sum_last(xp, sh.t_hi, sh.t_lo)
-    else:
-        s_hi, s_lo = xp.sum(sh.t_hi, axis=-1), None
-        s_lo = xp.zeros_like(s_hi)
+    s_hi, s_lo = sum_terms(xp, sh, exact)
     big_l = _log_abs(xp, s_hi, s_lo)  # log sum e^{x - m} >= 0
     classes = xp.arange(n_classes, dtype=target.dtype, device=_device(x))
     onehot = classes == target[..., None]
@@ -159,11 +155,7 @@ def cross_entropy_probs(
         p = p * (1.0 - smoothing) + smoothing / n_classes
     coef = p if weight is None else p * weight
     sh = shift_terms(xp, x, None, None, exact)
-    if exact:
-        s_hi, s_lo = _dd.sum_last(xp, sh.t_hi, sh.t_lo)
-    else:
-        s_hi = xp.sum(sh.t_hi, axis=-1)
-        s_lo = xp.zeros_like(s_hi)
+    s_hi, s_lo = sum_terms(xp, sh, exact)
     big_l = _log_abs(xp, s_hi, s_lo)
     finite_l = xp.where(xp.isfinite(big_l), big_l, 0.0)
     nl_hi, nl_lo = _dd.two_sum(finite_l[..., None], -sh.d_hi)

@@ -94,6 +94,23 @@ def shift_terms(
     )
 
 
+def sum_terms(xp: Namespace, sh: Shifted, exact: bool) -> tuple[Array, Array]:
+    """The sum of the shifted terms over the last axis as ``(hi, lo)``.
+
+    In exact mode a double-double tree sum.  Otherwise (the working dtype is wider than
+    the result) the terms at the pivot (``d == 0``: exactly ``b_k``, 1 without weights)
+    and the rest are summed apart and joined with TwoSum, so that ``log|S|`` can still be
+    taken as ``log1p`` of the rest: a rest of 4e-18 beside 1 is not rounded away.
+    """
+    if exact:
+        return _dd.sum_last(xp, sh.t_hi, sh.t_lo)
+    zero = xp.zeros_like(sh.t_hi)
+    at_pivot = sh.finite & (sh.d_hi == 0)
+    main = xp.sum(xp.where(at_pivot, sh.t_hi, zero), axis=-1)
+    rest = xp.sum(xp.where(at_pivot, zero, sh.t_hi), axis=-1)
+    return _dd.two_sum(main, rest)
+
+
 def _log_abs(xp: Namespace, s_hi: Array, s_lo: Array) -> Array:
     """log|s_hi + s_lo|: log1p of the exact distance to 1 when |s| is near 1."""
     a = xp.abs(s_hi)
@@ -111,11 +128,7 @@ def logsumexp(
 ) -> tuple[Array, Array]:
     """``(log|sum b e^x|, sign)`` over the last axis; shapes ``(...)``."""
     sh = shift_terms(xp, x, b, shift, exact)
-    if exact:
-        s_hi, s_lo = _dd.sum_last(xp, sh.t_hi, sh.t_lo)
-    else:
-        s_hi = xp.sum(sh.t_hi, axis=-1)
-        s_lo = xp.zeros_like(s_hi)
+    s_hi, s_lo = sum_terms(xp, sh, exact)
     # log sum b e^x = m + log|S|, S = sum b e^{x - m}; with the default shift S = 1 + rest
     # and log|S| = log1p(rest): the dominant term's digits are not rounded away.
     res = sh.m[..., 0] + _log_abs(xp, s_hi, s_lo)
@@ -156,11 +169,7 @@ def softmax(xp: Namespace, x: Array, shift: Array | None, exact: bool) -> Array:
 def log_softmax(xp: Namespace, x: Array, shift: Array | None, exact: bool) -> Array:
     """log-softmax over the last axis."""
     sh = shift_terms(xp, x, None, shift, exact)
-    if exact:
-        s_hi, s_lo = _dd.sum_last(xp, sh.t_hi, sh.t_lo)
-    else:
-        s_hi = xp.sum(sh.t_hi, axis=-1)
-        s_lo = xp.zeros_like(s_hi)
+    s_hi, s_lo = sum_terms(xp, sh, exact)
     big_l = _log_abs(xp, s_hi, s_lo)[..., None]
     # log p_i = (x_i - m) - log S, added as (d_hi - L) + d_lo with one final rounding: the
     # dominant component is -log1p(rest), not the 0 every peer returns.
