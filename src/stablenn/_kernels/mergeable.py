@@ -1,0 +1,251 @@
+"""Mergeable states: log-sum-exp, and compensated sums of losses, merged in any order.
+
+Problem 4's identity holds for any shift :math:`a`, so a slice can keep its own:
+
+    LSE(x) = m + log S,    S = sum_i b_i e^{x_i - m}.
+
+A state is ``(m, S)`` per reduced slice plus the special cases seen so far.  Two states merge
+by rescaling to the larger shift: ``m = max(m1, m2)``, ``S = S1 e^{m1 - m} + S2 e^{m2 - m}``.
+Each partial ``S`` is built by the one-shot kernel's own pieces (the shift helper, the exact
+rounding error of ``x - m`` and the double-double sum of ``reductions.py``), and the rescaling
+factor ``e^{m_j - m}`` is computed in double-double (``exp_dd``), so a merge adds about
+``eps**2`` of relative error: every term of the merged sum carries the single rounding of its
+own ``exp``, as in the one-shot kernel, and the streamed result meets the same budget.
+
+A state is held in the working dtype (float64 where the backend has it) as arrays of the
+kept shape.  ``n_pinf`` counts the ``+inf`` terms (softmax shares the mass among them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from math import factorial
+
+from .._namespace import Array, Namespace
+from . import _dd
+from .reductions import _log_abs, shift_terms
+
+__all__: list[str] = []
+
+# ln 2 as a double-double; mpmath.mp.prec = 300; l = mpmath.log(2); hi = float(l);
+# lo = float(l - hi)  ->  0.6931471805599453, 2.3190468138462996e-17 (remainder 5.7e-34)
+_LN2_HI = 0.6931471805599453
+_LN2_LO = 2.3190468138462996e-17
+_SQUARINGS = 8  # exp(r) = exp(r / 2^8)^(2^8): the series runs on |r| < 1.4e-3
+_DEGREE = 9  # Taylor terms of expm1 kept: the first left out is below 5e-33 relative
+
+
+def _dd_const(q: Fraction) -> tuple[float, float]:
+    hi = float(q)
+    return hi, float(q - Fraction(hi))
+
+
+_INV_FACT = [_dd_const(Fraction(1, factorial(n))) for n in range(_DEGREE + 1)]
+
+
+@dataclass(frozen=True)
+class State:
+    """Partial log-sum-exp of slices: ``m + log|s_hi + s_lo|``, with the special cases."""
+
+    m: Array  # the shift, finite (0 where no finite term was seen)
+    s_hi: Array  # S = sum b e^{x - m}, double-double
+    s_lo: Array
+    nan: Array  # a NaN term was seen (bool)
+    inf_pos: Array  # a +inf term (positive weight) was seen (bool)
+    inf_neg: Array  # a -inf term (negative weight times +inf) was seen (bool)
+    n_pinf: Array  # number of +inf terms, in the working dtype
+
+
+def is_float64(xp: Namespace, a: Array) -> bool:
+    return bool(a.dtype == getattr(xp, "float64", None))
+
+
+def empty(xp: Namespace, shape: tuple[int, ...], like: Array) -> State:
+    """The state of no terms at all: ``log 0 = -inf``, sign 0."""
+    zero = xp.zeros(shape, dtype=like.dtype, device=_device(like))
+    no = zero != zero
+    return State(zero, zero, zero, no, no, no, zero)
+
+
+def partial(xp: Namespace, x: Array, b: Array | None, exact: bool) -> State:
+    """State of each slice over the last axis, from the one-shot kernel's own pieces.
+
+    ``x`` (and ``b``, broadcast to it) of shape ``(..., n)`` in the working dtype; ``exact``
+    as in ``reductions.logsumexp`` (double-double where the working dtype is the input's).
+    """
+    if x.shape[-1] == 0:
+        return empty(xp, tuple(x.shape[:-1]), x)
+    sh = shift_terms(xp, x, b, None, exact)
+    if exact:
+        s_hi, s_lo = _dd.sum_last(xp, sh.t_hi, sh.t_lo)
+    else:
+        s_hi = xp.sum(sh.t_hi, axis=-1)
+        s_lo = xp.zeros_like(s_hi)
+    n_pinf = xp.sum(xp.astype(sh.is_pinf, x.dtype), axis=-1)
+    return State(sh.m[..., 0], s_hi, s_lo, sh.nan[..., 0], sh.inf_pos[..., 0], sh.inf_neg[..., 0], n_pinf)
+
+
+def stack(xp: Namespace, states: list[State]) -> State:
+    """States of one kept shape, stacked along a new last axis (for ``merge``)."""
+    fields = ("m", "s_hi", "s_lo", "nan", "inf_pos", "inf_neg", "n_pinf")
+    return State(*(xp.stack([getattr(s, f) for s in states], axis=-1) for f in fields))
+
+
+def merge(xp: Namespace, st: State) -> State:
+    """Merge the states stacked along the last axis into one state per slice.
+
+    ``S = sum_j S_j e^{m_j - m}`` with ``m = max_j m_j`` over the states that hold a finite
+    term: the factors are at most 1 (nothing overflows) and are carried in double-double,
+    so no term's digits are lost to the rescaling.  A state without finite terms (empty,
+    all ``-inf``, or an exact cancellation) contributes nothing and does not move ``m``:
+    there is no ``-inf - -inf``.
+    """
+    live = st.s_hi != 0
+    m_live = xp.where(live, st.m, -xp.inf)
+    m = xp.max(m_live, axis=-1, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0.0)
+    # m_j - m exactly, as a double-double; exp of it to ~eps^2 relative
+    d_hi, d_lo = _dd.two_sum(xp.where(live, st.m, m), -m)
+    if is_float64(xp, st.m):
+        e_hi, e_lo = exp_dd(xp, d_hi, d_lo)
+        t_hi, t_lo = _dd.mul(xp, st.s_hi, st.s_lo, e_hi, e_lo)
+        t_hi = xp.where(live, t_hi, 0.0)
+        t_lo = xp.where(live, t_lo, 0.0)
+        s_hi, s_lo = _dd.sum_last(xp, t_hi, t_lo)
+    else:  # no wider type to carry the factor in: one rounding per merge
+        t = xp.where(live, (st.s_hi + st.s_lo) * xp.exp(d_hi), 0.0)
+        s_hi = xp.sum(t, axis=-1)
+        s_lo = xp.zeros_like(s_hi)
+    return State(
+        m[..., 0],
+        s_hi,
+        s_lo,
+        xp.any(st.nan, axis=-1),
+        xp.any(st.inf_pos, axis=-1),
+        xp.any(st.inf_neg, axis=-1),
+        xp.sum(st.n_pinf, axis=-1),
+    )
+
+
+def finish(xp: Namespace, st: State) -> tuple[Array, Array]:
+    """``(log|S| + m, sign)`` with the special cases of ``reductions.logsumexp``."""
+    res = st.m + _log_abs(xp, st.s_hi, st.s_lo)
+    sign = xp.sign(st.s_hi)
+    both = st.inf_pos & st.inf_neg
+    res = xp.where(st.inf_pos | st.inf_neg, xp.inf, res)
+    sign = xp.where(st.inf_pos, 1.0, xp.where(st.inf_neg, -1.0, sign))
+    bad = st.nan | both
+    res = xp.where(bad, xp.nan, res)
+    sign = xp.where(bad, xp.nan, sign)
+    return res, sign
+
+
+@dataclass(frozen=True)
+class Total:
+    """Partial total of per-element losses: a double-double sum, and its denominator.
+
+    ``special`` is the plain sum of the non-finite losses (``inf`` or NaN), kept apart so
+    they decide the total the way plain addition would without poisoning the compensation.
+    ``den`` is the element count (or the sum of the target weights) the mean divides by.
+    """
+
+    s_hi: Array
+    s_lo: Array
+    special: Array
+    den_hi: Array
+    den_lo: Array
+
+
+def total(xp: Namespace, hi: Array, lo: Array, den: Array | None) -> Total:
+    """Total of the losses ``hi + lo`` (any shape); ``den``: the terms of the denominator.
+
+    ``den`` None counts the elements.
+    """
+    flat_hi = xp.reshape(hi, (1, -1))
+    flat_lo = xp.reshape(lo, (1, -1))
+    special = ~xp.isfinite(flat_hi)
+    s_hi, s_lo = _dd.sum_last(xp, xp.where(special, 0.0, flat_hi), xp.where(special, 0.0, flat_lo))
+    sp = xp.sum(xp.where(special, flat_hi, 0.0), axis=-1)
+    if den is None:
+        d_hi = xp.sum(xp.ones_like(flat_hi), axis=-1)  # the count, exact below 2^53
+        d_lo = xp.zeros_like(d_hi)
+    else:
+        d_hi, d_lo = _dd.sum_last(xp, xp.reshape(den, (1, -1)), None)
+    return Total(s_hi[0], s_lo[0], sp[0], d_hi[0], d_lo[0])
+
+
+def stack_totals(xp: Namespace, totals: list[Total]) -> Total:
+    fields = ("s_hi", "s_lo", "special", "den_hi", "den_lo")
+    return Total(*(xp.stack([getattr(t, f) for t in totals], axis=-1) for f in fields))
+
+
+def merge_totals(xp: Namespace, t: Total) -> Total:
+    """Merge totals stacked along the last axis: double-double sums, nothing rounded."""
+    s_hi, s_lo = _dd.sum_last(xp, t.s_hi, t.s_lo)
+    d_hi, d_lo = _dd.sum_last(xp, t.den_hi, t.den_lo)
+    return Total(s_hi, s_lo, xp.sum(t.special, axis=-1), d_hi, d_lo)
+
+
+def finish_total(xp: Namespace, t: Total, mean: bool) -> Array:
+    """The sum, or the mean (one rounding of the double-double quotient), as ``losses.reduce``."""
+    s_hi = t.s_hi + t.special  # inf or NaN losses decide the total as plain addition would
+    if not mean:
+        return s_hi + t.s_lo
+    den = t.den_hi + t.den_lo
+    if not is_float64(xp, s_hi):
+        return (s_hi + t.s_lo) / den
+    ok = xp.isfinite(s_hi) & (den != 0)
+    q_hi, q_lo = _dd.div(
+        xp,
+        xp.where(ok, s_hi, 0.0),
+        xp.where(ok, t.s_lo, 0.0),
+        xp.where(ok, t.den_hi, 1.0),
+        xp.where(ok, t.den_lo, 0.0),
+    )
+    return xp.where(ok, q_hi + q_lo, s_hi / den)
+
+
+def exp_dd(xp: Namespace, d_hi: Array, d_lo: Array) -> tuple[Array, Array]:
+    """``exp(d_hi + d_lo)`` as a double-double, relative error about ``1e-30``, for ``d <= 0``.
+
+    Float64 only (the splitting constants of ``_dd`` are float64's).  The argument is reduced
+    as ``d = k ln 2 + r`` with ``ln 2`` in double-double and ``k ln 2`` formed exactly
+    (Dekker's product), then ``exp(r) = (1 + expm1(r / 2^8))^(2^8)``: a degree-9 Taylor series
+    of ``expm1`` in double-double, squared eight times in the form ``p -> 2p + p^2`` so the
+    leading 1 never absorbs the digits of ``p``.  Below ``-746`` the result is 0.
+    """
+    tiny = d_hi < -746.0
+    dh = xp.where(tiny, 0.0, d_hi)
+    dl = xp.where(tiny, 0.0, d_lo)
+    k = xp.round(dh / _LN2_HI)
+    a_hi, a_lo = _dd.two_prod(xp, k, xp.full_like(k, _LN2_HI))
+    b_hi, b_lo = _dd.two_prod(xp, k, xp.full_like(k, _LN2_LO))
+    r_hi, r_lo = _dd.add(dh, dl, -a_hi, -a_lo)
+    r_hi, r_lo = _dd.add(r_hi, r_lo, -b_hi, -b_lo)
+    scale = 2.0**-_SQUARINGS
+    r_hi, r_lo = r_hi * scale, r_lo * scale
+    # expm1(r) = r (1/1! + r (1/2! + r (1/3! + ...))), Horner in double-double
+    c_hi, c_lo = _INV_FACT[_DEGREE]
+    p_hi = xp.full_like(r_hi, c_hi)
+    p_lo = xp.full_like(r_hi, c_lo)
+    for n in range(_DEGREE - 1, 0, -1):
+        p_hi, p_lo = _dd.mul(xp, p_hi, p_lo, r_hi, r_lo)
+        c_hi, c_lo = _INV_FACT[n]
+        p_hi, p_lo = _dd.add(p_hi, p_lo, xp.full_like(r_hi, c_hi), xp.full_like(r_hi, c_lo))
+    p_hi, p_lo = _dd.mul(xp, p_hi, p_lo, r_hi, r_lo)
+    for _ in range(_SQUARINGS):
+        # (1 + p)^2 = 1 + (2p + p^2)
+        q_hi, q_lo = _dd.mul(xp, p_hi, p_lo, p_hi, p_lo)
+        p_hi, p_lo = _dd.add(2.0 * p_hi, 2.0 * p_lo, q_hi, q_lo)
+    e_hi, e_lo = _dd.add(xp.ones_like(p_hi), xp.zeros_like(p_hi), p_hi, p_lo)
+    two_k = 2.0**k  # exact: a power of two, down to the subnormal 2^-1074
+    e_hi = xp.where(tiny, 0.0, e_hi * two_k)
+    e_lo = xp.where(tiny, 0.0, e_lo * two_k)
+    return e_hi, e_lo
+
+
+def _device(x: Array) -> object:
+    from .._namespace import device
+
+    return device(x)
