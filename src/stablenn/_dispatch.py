@@ -18,7 +18,9 @@ Call conventions of the entries, by function:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +35,21 @@ class Entry:
 
 
 _TABLE: dict[tuple[str, str], list[Entry]] = {}
+_DISABLED = [os.environ.get("STABLENN_PLAIN", "") not in ("", "0")]
+
+
+@contextlib.contextmanager
+def plain_only() -> Iterator[None]:
+    """Within this block every call takes the pure array-API kernels (benchmarks, tests).
+
+    ``STABLENN_PLAIN=1`` in the environment does the same for a whole process.
+    """
+    before = _DISABLED[0]
+    _DISABLED[0] = True
+    try:
+        yield
+    finally:
+        _DISABLED[0] = before
 
 
 def register(
@@ -47,6 +64,8 @@ def register(
 
 
 def lookup(function: str, backend: str, dtype: Any, *args: Any) -> Callable[..., Any] | None:
+    if _DISABLED[0]:
+        return None
     name = _dtype_name(dtype)
     for entry in _TABLE.get((function, backend), ()):
         if name in entry.dtypes and (entry.applies is None or entry.applies(*args)):
