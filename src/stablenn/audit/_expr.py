@@ -594,7 +594,8 @@ def _round_bfloat16(a: np.ndarray) -> np.ndarray:
         import ml_dtypes
     except ImportError:  # pragma: no cover - ml_dtypes comes with JAX in the test environment
         return _round_bfloat16_bits(a)
-    return a.astype(ml_dtypes.bfloat16).astype(np.float32)
+    with np.errstate(invalid="ignore"):  # ml_dtypes warns when it casts NaN
+        return a.astype(ml_dtypes.bfloat16).astype(np.float32)
 
 
 def _round_bfloat16_bits(a: np.ndarray) -> np.ndarray:
