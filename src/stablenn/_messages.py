@@ -416,6 +416,50 @@ def audit_oracle_precision(function: str, limit: int) -> ValueError:
     )
 
 
+# ---------------------------------------------------------------- proofs
+def unknown_proof(name: Any, available: tuple[str, ...]) -> ValueError:
+    return ValueError(
+        f"`name` must name one of stablenn's proofs; got {describe(name)}. "
+        f"Available: {', '.join(available)}. Run `stablenn prove --list` to see them with titles."
+    )
+
+
+def proof_not_sympy(where: str, value: Any) -> TypeError:
+    return TypeError(
+        f"the {where} must be a SymPy expression; got {describe(value)}. "
+        "Build it from SymPy objects, e.g. sympy.exp(x) rather than math.exp(x)."
+    )
+
+
+def proof_without_steps(name: str) -> ValueError:
+    return ValueError(
+        f"`parts` of proof {name!r} must hold at least one part, each with at least one step; "
+        "got an empty list. Start each part with its left-hand side as the first Step."
+    )
+
+
+def proof_missing_domain(name: str, symbols: list[str]) -> ValueError:
+    return ValueError(
+        f"`assumptions` of proof {name!r} must give a domain to every free variable; "
+        f"got none for {', '.join(symbols)}. Add Assumption(symbol, domain), e.g. "
+        "Assumption(x, sympy.S.Reals)."
+    )
+
+
+def proof_bad_points(value: Any) -> ValueError:
+    return ValueError(
+        f"`points` must be a positive integer (random points per part for the mpmath check); "
+        f"got {describe(value)}. The default is 8."
+    )
+
+
+def proof_bad_dps(value: Any) -> ValueError:
+    return ValueError(
+        f"`dps` must be an integer from 20 to 1000 (decimal digits of the mpmath check); "
+        f"got {describe(value)}. The default is 50."
+    )
+
+
 # ---------------------------------------------------------------- audit expressions
 # stablenn.audit._expr: the formula parser (`stablenn audit "log(1 + exp(x))"`) and the
 # evaluators of a parsed formula.  A refused formula is shown with a caret under the
