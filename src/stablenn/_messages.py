@@ -627,3 +627,141 @@ def expr_vector_lengths(lengths: dict[str, int]) -> ValueError:
 
 def expr_sympy_primitives(value: Any) -> ValueError:
     return ValueError(f"`primitives` must be 'definition' or 'stable'; got {describe(value)}.")
+
+
+# ---------------------------------------------------------------- streaming
+# stablenn.streaming (the mergeable log-sum-exp state, streaming softmax and losses,
+# importance sampling) and the Dask fast paths of stablenn._fast.dask.
+
+
+def streaming_no_chunk(what: str) -> ValueError:
+    return ValueError(
+        f"{what} has seen no chunk yet, so its result has no shape or dtype; got an empty "
+        "stream. Call update(chunk) at least once (a chunk of length 0 along the reduced "
+        "axes is fine: it gives the empty sum's answer)."
+    )
+
+
+def streaming_empty_iterable(name: str) -> ValueError:
+    return ValueError(f"`{name}` must yield at least one chunk; got an empty iterable.")
+
+
+def streaming_chunk_backend(name: str, expected: str, value: Any) -> TypeError:
+    return TypeError(
+        f"`{name}` must be a {expected} array like the earlier chunks; got {describe(value)}. "
+        "Convert every chunk to one array library first."
+    )
+
+
+def streaming_chunk_dtype(name: str, expected: str, value: Any) -> TypeError:
+    return TypeError(
+        f"`{name}` must have the dtype {expected} of the earlier chunks; got {describe(value)}. "
+        f"Convert every chunk to one dtype first (e.g. astype({expected}))."
+    )
+
+
+def streaming_chunk_ndim(name: str, expected: int, value: Any) -> ValueError:
+    return ValueError(
+        f"`{name}` must have {expected} dimension{'' if expected == 1 else 's'} like the "
+        f"earlier chunks; got {describe(value)}."
+    )
+
+
+def streaming_chunk_shape(name: str, axes: Any, expected: tuple[Any, ...], value: Any) -> ValueError:
+    return ValueError(
+        f"`{name}` must match the earlier chunks outside the reduced axes {axes}, whose other "
+        f"dimensions are {expected}; got {describe(value)}. Chunks may differ only along "
+        "the reduced axes."
+    )
+
+
+def streaming_merge_kind(cls: str, value: Any) -> TypeError:
+    return TypeError(f"`other` must be a {cls}; got {describe(value)}.")
+
+
+def streaming_merge_mismatch(cls: str, what: str, mine: Any, theirs: Any) -> Exception:
+    text = (
+        f"cannot merge two {cls} states of different {what}: this one has {mine}, `other` has "
+        f"{theirs}. Merge only states built with the same options from chunks of one array."
+    )
+    return TypeError(text) if what in ("dtype", "array library") else ValueError(text)
+
+
+def streaming_not_reiterable(value: Any) -> TypeError:
+    return TypeError(
+        "`chunks` must be readable twice (a first pass for the normaliser, a second for the "
+        f"normalised chunks); got a one-shot iterator, {describe(value)}. Pass a sequence, "
+        "an object whose __iter__ starts over, or a function returning a fresh iterator."
+    )
+
+
+def streaming_second_pass(first: int, second: int) -> ValueError:
+    return ValueError(
+        f"the second pass over `chunks` gave {second} values along the axis but the first gave "
+        f"{first}; the chunks changed between the passes. Pass chunks that read the same data "
+        "every time."
+    )
+
+
+def streaming_loss_item(index: int, value: Any, accepted: str) -> TypeError:
+    return TypeError(f"each item of `chunks` must be a tuple {accepted}; item {index} is {describe(value)}.")
+
+
+def streaming_loss_reduction(value: Any) -> ValueError:
+    return ValueError(
+        f"`reduction` of a streamed loss total must be 'mean' or 'sum'; got {value!r}. For "
+        "per-element losses use the function form with reduction='none', which yields them "
+        "chunk by chunk."
+    )
+
+
+def dask_unknown_chunks(name: str, axis: int, value: Any) -> ValueError:
+    return ValueError(
+        f"`{name}` has unknown chunk sizes along axis {axis}, which this function needs as "
+        f"one chunk; got {describe(value)}. Call {name}.compute_chunk_sizes() first, or "
+        "rechunk that axis to a single chunk."
+    )
+
+
+# ---------------------------------------------------------------- gradients
+def grad_not_differentiable(function: str, name: str, value: Any, hint: str) -> TypeError:
+    return TypeError(
+        f"`{name}` of {function} is not differentiable (as in PyTorch); got {describe(value)} "
+        f"that requires a gradient. {hint}"
+    )
+
+
+def grad_residual_mode(name: str, value: Any) -> ValueError:
+    return ValueError(
+        f"`{name}` must be 'full', 'half' or 'none' (what the backward pass keeps besides the "
+        f"output: a residual of the output's width, of half its width, or nothing); got {value!r}."
+    )
+
+
+def grad_unknown_function(name: Any, accepted: tuple[str, ...]) -> ValueError:
+    return ValueError(
+        f"`function_name` must name a differentiable stablenn function, one of "
+        f"{', '.join(accepted)}; got {name!r}."
+    )
+
+
+def grad_jax_x64(dtype: Any) -> TypeError:
+    return TypeError(
+        f"JAX computes in float32 unless 64-bit floats are enabled; got input of dtype {dtype}. "
+        "Call jax.config.update('jax_enable_x64', True) before measuring float64 gradients."
+    )
+
+
+def grad_module_dim(module: str, value: Any) -> TypeError:
+    return TypeError(
+        f"`dim` of stablenn.torch.{module} must be an int (the axis to normalise); got "
+        f"{describe(value)}. PyTorch's implicit choice of dim is deprecated: pass it, e.g. "
+        f"{module}(dim=-1)."
+    )
+
+
+def grad_fast_rule(function: str, device: Any) -> ValueError:
+    return ValueError(
+        f"a fast gradient rule for `{function}` on device type {device!r} is already registered; "
+        "each (function, device type) takes one entry."
+    )
