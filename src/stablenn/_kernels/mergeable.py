@@ -24,7 +24,7 @@ from math import factorial
 
 from .._namespace import Array, Namespace
 from . import _dd
-from .reductions import _log_abs, shift_terms
+from .reductions import _log_abs, shift_terms, sum_terms
 
 __all__: list[str] = []
 
@@ -77,11 +77,7 @@ def partial(xp: Namespace, x: Array, b: Array | None, exact: bool) -> State:
     if x.shape[-1] == 0:
         return empty(xp, tuple(x.shape[:-1]), x)
     sh = shift_terms(xp, x, b, None, exact)
-    if exact:
-        s_hi, s_lo = _dd.sum_last(xp, sh.t_hi, sh.t_lo)
-    else:
-        s_hi = xp.sum(sh.t_hi, axis=-1)
-        s_lo = xp.zeros_like(s_hi)
+    s_hi, s_lo = sum_terms(xp, sh, exact)
     n_pinf = xp.sum(xp.astype(sh.is_pinf, x.dtype), axis=-1)
     return State(sh.m[..., 0], s_hi, s_lo, sh.nan[..., 0], sh.inf_pos[..., 0], sh.inf_neg[..., 0], n_pinf)
 
@@ -139,6 +135,60 @@ def finish(xp: Namespace, st: State) -> tuple[Array, Array]:
     res = xp.where(bad, xp.nan, res)
     sign = xp.where(bad, xp.nan, sign)
     return res, sign
+
+
+def normalise(xp: Namespace, x: Array, st: State, kind: str, exact: bool) -> Array:
+    """Normalise ``x`` (slices along the last axis, working dtype) by a merged state.
+
+    ``kind`` is ``"softmax"`` or ``"log_softmax"``.  The formulas of the one-shot kernels,
+    with the shift and the double-double sum taken from the state of the whole slice, so a
+    chunk is normalised without seeing the rest of its slice.  Returns the working dtype.
+    """
+    sh = shift_terms(xp, x, None, st.m[..., None], exact)
+    count = st.n_pinf[..., None]
+    count1 = xp.where(count == 0, 1.0, count)
+    if kind == "softmax":
+        s_hi, s_lo = st.s_hi[..., None], st.s_lo[..., None]
+        zero = s_hi == 0
+        if exact:
+            # e_i / S in double-double, rounded once
+            q_hi, q_lo = _dd.div(xp, sh.t_hi, sh.t_lo, xp.where(zero, 1.0, s_hi), xp.where(zero, 0.0, s_lo))
+            y = q_hi + q_lo
+        else:
+            y = sh.t_hi / xp.where(zero, 1.0, s_hi + s_lo)
+        # +inf entries share the mass evenly; an all -inf slice gives zeros (S == 0 above)
+        y = xp.where(st.inf_pos[..., None], xp.where(sh.is_pinf, 1.0 / count1, 0.0), y)
+    else:
+        big_l = _log_abs(xp, st.s_hi, st.s_lo)[..., None]
+        ok_l = xp.isfinite(big_l)
+        # log p_i = (x_i - m) - log S, added as (d_hi - L) + d_lo with one final rounding
+        y_hi, y_lo = _dd.two_sum(sh.d_hi, -xp.where(ok_l, big_l, 0.0))
+        y = y_hi + (y_lo + sh.d_lo)
+        y = xp.where(sh.finite & ok_l, y, -xp.inf)
+        y = xp.where(st.inf_pos[..., None], xp.where(sh.is_pinf, -xp.log(count1), -xp.inf), y)
+    return xp.where(st.nan[..., None], xp.nan, y)
+
+
+def effective_sample_size(xp: Namespace, st1: State, st2: State) -> Array:
+    """Kish's ``(sum w)^2 / sum w^2`` from the states of ``log w`` and ``2 log w``.
+
+    ``exp(2 LSE(log w) - LSE(2 log w))`` without the cancellation of two large logarithms:
+    the state of ``2 log w`` has exactly twice the shift of the state of ``log w`` (doubling
+    is exact, and so is the largest term), so the ratio is ``S1^2 / S2``, formed in
+    double-double.  Special cases: no finite weight gives 0; ``k`` infinite log-weights
+    share all the weight, ``k``; a NaN gives NaN.
+    """
+    zero = st2.s_hi == 0
+    if is_float64(xp, st1.s_hi):
+        n_hi, n_lo = _dd.mul(xp, st1.s_hi, st1.s_lo, st1.s_hi, st1.s_lo)
+        q_hi, q_lo = _dd.div(xp, n_hi, n_lo, xp.where(zero, 1.0, st2.s_hi), xp.where(zero, 0.0, st2.s_lo))
+        ess = q_hi + q_lo
+    else:
+        s1 = st1.s_hi + st1.s_lo
+        ess = s1 * s1 / xp.where(zero, 1.0, st2.s_hi + st2.s_lo)
+    ess = xp.where(zero, 0.0, ess)
+    ess = xp.where(st1.inf_pos, st1.n_pinf, ess)
+    return xp.where(st1.nan, xp.nan, ess)
 
 
 @dataclass(frozen=True)
