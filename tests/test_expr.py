@@ -395,6 +395,15 @@ def test_numpy_rounds_every_operation_to_the_format() -> None:
     assert evaluate_numpy(parse("0.1 + 0*x"), {"x": np.zeros(1)}, "float32")[0] == np.float32(0.1)
 
 
+def test_numpy_literals_beyond_the_range() -> None:
+    # as in a program: 1e400 is inf and 1e-400 is 0 in float64; the exact value is kept
+    zero = {"x": np.zeros(1)}
+    assert evaluate_numpy(parse("1e400 + x"), zero, "float64")[0] == np.inf
+    assert evaluate_numpy(parse("1e-400 + x"), zero, "float64")[0] == 0.0
+    assert evaluate_numpy(parse("1e39 + x"), zero, "float32")[0] == np.inf
+    assert evaluate_exact(parse("1e400*1e-390 + x"), {"x": 0.0}) == 1e10
+
+
 def test_numpy_domain_errors_are_values_not_warnings() -> None:
     # pytest turns warnings into errors: these must return NaN/inf silently, as NumPy computes them
     x = np.array([-1.0, 0.0, 1000.0])
@@ -571,3 +580,47 @@ def test_sympy_text_is_never_parsed() -> None:
 def test_sympy_bad_primitives_option() -> None:
     with pytest.raises(ValueError, match="`primitives` must be 'definition' or 'stable'"):
         to_sympy(parse("x"), primitives="fast")
+
+
+def test_every_expression_message_is_raised_by_a_test() -> None:
+    """Each message function of the `audit expressions` section is exercised above."""
+    import inspect
+    import pathlib
+    import re
+
+    from stablenn import _messages
+
+    source = pathlib.Path(__file__).read_text()
+    section = inspect.getsource(_messages).split("# ---------------------------------------------------------------- audit expressions")[1]
+    section = section.split("\n# ----")[0]
+    names = set(re.findall(r"^def (expr_\w+)\(", section, flags=re.M))
+    phrases = {
+        "expr_not_text": "`formula` must be a string",
+        "expr_too_long": "characters long; got",
+        "expr_empty": "must contain an expression",
+        "expr_too_deep": "nesting deeper than",
+        "expr_number_exponent": "exponent longer than 4 digits",
+        "expr_after_number": "write 2*x, not 2x",
+        "expr_underscore_name": "names starting with '_'",
+        "expr_keyword": "keyword `lambda`",
+        "expr_bad_character": "use ** for powers",
+        "expr_unmatched_close": "closes no '('",
+        "expr_expected_operator": "expected an operator",
+        "expr_reserved_name": "`inf` is reserved",
+        "expr_function_not_called": "`exp` is a function",
+        "expr_unclosed": "to close the '(' at column 4",
+        "expr_ends_early": "the formula ends",
+        "expr_expected_operand": "expected a number, a variable",
+        "expr_unknown_function": "unknown function `foo`",
+        "expr_arity": "takes exactly two arguments, got 1",
+        "expr_reduction_constant": "`sum` reduces a vector",
+        "expr_missing_values": "missing y",
+        "expr_vector_shape": "must be a vector",
+        "expr_scalar_shape": "must be one number",
+        "expr_vector_lengths": "must all have one length",
+        "expr_sympy_primitives": "`primitives` must be 'definition' or 'stable'",
+    }
+    assert names == set(phrases)
+    for name, phrase in phrases.items():
+        assert phrase in source, name
+        assert source.count(phrase) >= 2, name  # once here, once where it is raised

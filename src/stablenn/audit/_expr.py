@@ -406,7 +406,7 @@ def _tokenize(text: str) -> list[_Token]:
             name = m.group(0)
             if name.startswith("_"):
                 raise _messages.expr_underscore_name(text, i, name)
-            if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+            if keyword.iskeyword(name):
                 raise _messages.expr_keyword(text, i, name)
             tokens.append(_Token("name", name, i))
             i = m.end()
@@ -639,7 +639,7 @@ class _NumpyEval:
     def __call__(self, e: Expr, env: Mapping[str, np.ndarray]) -> np.ndarray:
         r = self.round
         if isinstance(e, Num):
-            return r(np.float64(float(e.value)))  # as a program writes it: through float64
+            return r(np.float64(_literal_float(e.value)))  # as a program writes it: through float64
         if isinstance(e, Var):
             return env[e.name]
         if isinstance(e, Neg):
@@ -688,6 +688,14 @@ class _NumpyEval:
         safe_y = np.where(valid, y, self.work.type(0.5))
         out = stablenn.binary_cross_entropy_with_logits(np.ascontiguousarray(x), safe_y, reduction="none")
         return np.where(valid, out, self.work.type(np.nan))
+
+
+def _literal_float(value: Fraction) -> float:
+    """The float64 a program gets for the literal: correctly rounded, inf beyond the range."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def evaluate_numpy(expr: Expr, values: Mapping[str, Any], dtype: Any = "float64") -> np.ndarray:
@@ -1230,13 +1238,17 @@ class _IvEval(_MpEval):
 
     @_nanwrap
     def tanh(self, a: Any) -> Any:
+        # tanh is increasing: enclose it by its values at the two ends
+        return self.iv.mpf([self.tanh_point(a.a).a, self.tanh_point(a.b).b])
+
+    def tanh_point(self, x: Any) -> Any:
         # tanh(x) = sign(x) (1 - e)/(1 + e) with e = exp(-2|x|) <= 1: no overflow anywhere
-        s = self.sign(a)
-        if s == 0:
-            return self.iv.mpf(0)
-        e = self.iv.exp(-2 * abs(a))
+        iv = self.iv
+        if x == 0:
+            return iv.mpf(0)
+        e = iv.exp(-2 * abs(iv.mpf(x)))
         r = (1 - e) / (1 + e)
-        return r if s > 0 else -r
+        return r if x > 0 else -r
 
     @_nanwrap
     def sigmoid(self, a: Any) -> Any:
