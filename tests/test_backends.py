@@ -105,4 +105,5 @@ def test_dask_stays_lazy():
     x = da.from_array(X, chunks=(1, 5))
     y = snn.logsumexp(x, axis=1)
     assert isinstance(y, da.Array)
-    np.testing.assert_allclose(y.compute(), snn.logsumexp(X, axis=1), rtol=0, atol=0)
+    # Dask may take its own (one-pass) route: both results within 2 ULP of the exact value
+    np.testing.assert_allclose(y.compute(), snn.logsumexp(X, axis=1), rtol=4 * np.finfo(float).eps, atol=0)

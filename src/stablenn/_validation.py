@@ -134,3 +134,8 @@ def value_range(xp: Namespace, a: Array) -> tuple[Any, Any] | None:
     if not can_read_values(a) or a.size == 0:
         return None
     return xp.min(a), xp.max(a)
+
+
+def all_finite(xp: Namespace, x: Array) -> bool:
+    """True only where values are cheap to read and every one is finite (a fast-path hint)."""
+    return can_read_values(x) and bool(xp.all(xp.isfinite(x)))

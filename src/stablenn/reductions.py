@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from . import _dispatch
+from . import _autodiff, _dispatch
 from . import _messages as msg
 from ._dtypes import floating, work_dtype
 from ._kernels import reductions as k
 from ._namespace import Array, Namespace, backend_name, namespace, quiet
 from ._validation import (
+    all_finite,
     axes,
     broadcast_to,
     finite_scalar_check,
@@ -123,6 +124,9 @@ def logsumexp(
     keepdims = flag(keepdims, "keepdims")
     return_sign = flag(return_sign, "return_sign")
     xp = namespace(x=x, b=b, shift=None if _is_number(shift) else shift)
+    if _autodiff.wanted(x, b, shift):  # gradients: our rule (stablenn._autodiff)
+        opts = {"axis": axis, "keepdims": keepdims, "return_sign": return_sign}
+        return _autodiff.call("logsumexp", logsumexp, x, b, shift, **opts)  # type: ignore[no-any-return]
     xf = floating(xp, x, "x")
     bf = None if b is None else floating(xp, b, "b")
     dtype = xf.dtype if bf is None else xp.result_type(xf.dtype, bf.dtype)
@@ -155,7 +159,8 @@ def logsumexp(
                 res = xp.full(kept, -xp.inf, dtype=work, device=_dev(xf))
                 sign = xp.zeros(kept, dtype=work, device=_dev(xf))
             else:
-                res, sign = k.logsumexp(xp, xw, bw, sw, exact)
+                clean = bw is None and all_finite(xp, xw)
+                res, sign = k.logsumexp(xp, xw, bw, sw, exact, clean)
             if not return_sign:
                 res = xp.where(sign < 0, xp.nan, res)
             res = xp.astype(res, dtype)
@@ -287,6 +292,8 @@ def log_softmax(x: Array, /, *, axis: int = -1, shift: Array | float | None = No
 
 def _normalise(name: str, kernel: Any, x: Array, axis: Any, shift: Any) -> Array:
     xp = namespace(x=x, shift=None if _is_number(shift) else shift)
+    if _autodiff.wanted(x, shift):  # gradients: our rule (stablenn._autodiff)
+        return _autodiff.call(name, softmax if name == "softmax" else log_softmax, x, shift, axis=axis)  # type: ignore[no-any-return]
     xf = floating(xp, x, "x")
     shape = tuple(xf.shape)
     ndim = xf.ndim
@@ -313,7 +320,7 @@ def _normalise(name: str, kernel: Any, x: Array, axis: Any, shift: Any) -> Array
         else:
             xw = xl if exact else xp.astype(xl, work)
             sw = None if sl is None else xp.astype(sl, work)
-            y = kernel(xp, xw, sw, exact)
+            y = kernel(xp, xw, sw, exact, all_finite(xp, xw))
             y = y if exact else xp.astype(y, dtype)
     return restore_axis(xp, y, ax, ndim)
 

@@ -35,8 +35,15 @@ def fast_two_sum(a: Array, b: Array) -> tuple[Array, Array]:
     return s, e
 
 
-def split(xp: Namespace, a: Array) -> tuple[Array, Array]:
-    """Veltkamp split: ``a == hi + lo`` with both halves of at most 26 significant bits."""
+def split(xp: Namespace, a: Array, guard: bool = True) -> tuple[Array, Array]:
+    """Veltkamp split: ``a == hi + lo`` with both halves of at most 26 significant bits.
+
+    ``guard=False`` skips the rescaling of huge values when the caller knows ``|a| < 2**995``.
+    """
+    if not guard:
+        t = _SPLITTER * a
+        hi = t - (t - a)
+        return hi, a - hi
     big = xp.abs(a) > _BIG
     a_s = xp.where(big, a * _DOWN, a)
     t = _SPLITTER * a_s
@@ -47,11 +54,11 @@ def split(xp: Namespace, a: Array) -> tuple[Array, Array]:
     return hi, lo
 
 
-def two_prod(xp: Namespace, a: Array, b: Array) -> tuple[Array, Array]:
+def two_prod(xp: Namespace, a: Array, b: Array, guard: bool = True) -> tuple[Array, Array]:
     """``p + e == a * b`` exactly (barring underflow), ``p = fl(a * b)`` (Dekker)."""
     p = a * b
-    ah, al = split(xp, a)
-    bh, bl = split(xp, b)
+    ah, al = split(xp, a, guard)
+    bh, bl = split(xp, b, guard)
     e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
     return p, e
 
@@ -63,17 +70,17 @@ def add(ah: Array, al: Array, bh: Array, bl: Array) -> tuple[Array, Array]:
     return fast_two_sum(s, e)
 
 
-def mul(xp: Namespace, ah: Array, al: Array, bh: Array, bl: Array) -> tuple[Array, Array]:
+def mul(xp: Namespace, ah: Array, al: Array, bh: Array, bl: Array, guard: bool = True) -> tuple[Array, Array]:
     """Double-double product."""
-    p, e = two_prod(xp, ah, bh)
+    p, e = two_prod(xp, ah, bh, guard)
     e = e + (ah * bl + al * bh)
     return fast_two_sum(p, e)
 
 
-def div(xp: Namespace, ah: Array, al: Array, bh: Array, bl: Array) -> tuple[Array, Array]:
+def div(xp: Namespace, ah: Array, al: Array, bh: Array, bl: Array, guard: bool = True) -> tuple[Array, Array]:
     """Double-double quotient ``(ah + al) / (bh + bl)``, ``bh`` non-zero and finite."""
     q = ah / bh
-    p, e = two_prod(xp, q, bh)
+    p, e = two_prod(xp, q, bh, guard)
     # remainder r = a - q*b, computed exactly up to the low-order terms
     r = ((ah - p) - e) + (al - q * bl)
     return fast_two_sum(q, r / bh)

@@ -21,24 +21,51 @@ from . import _dd
 
 @dataclass(frozen=True)
 class Shifted:
-    """The shifted exponentials of a slice and the special cases found in it."""
+    """The shifted exponentials of a slice and the special cases found in it.
+
+    In clean mode (the caller has checked that every entry is finite and there are no
+    weights) the masks are None: nothing needs patching.
+    """
 
     d_hi: Array  # x - m, rounded (0 where the entry is not finite)
     d_lo: Array  # its rounding error
     t_hi: Array  # b * exp(x - m), 0 for -inf entries and for b == 0
     t_lo: Array | None  # rounding error carried from the subtraction (exact mode only)
     m: Array  # the shift, shape (..., 1), finite
-    finite: Array  # entries with finite x (and finite, non-zero b)
-    nan: Array  # slice holds a NaN term, shape (..., 1)
-    inf_pos: Array  # slice holds a +inf term, shape (..., 1)
-    inf_neg: Array  # slice holds a -inf term (negative weight times +inf), shape (..., 1)
-    is_pinf: Array  # entries that are +inf terms
+    finite: Array | None  # entries with finite x (and finite, non-zero b)
+    nan: Array | None  # slice holds a NaN term, shape (..., 1)
+    inf_pos: Array | None  # slice holds a +inf term, shape (..., 1)
+    inf_neg: Array | None  # slice holds a -inf term (negative weight times +inf), shape (..., 1)
+    is_pinf: Array | None  # entries that are +inf terms
+
+    @property
+    def special(self) -> bool:
+        return self.finite is not None
 
 
 def shift_terms(
-    xp: Namespace, x: Array, b: Array | None, shift: Array | None, exact: bool
+    xp: Namespace,
+    x: Array,
+    b: Array | None,
+    shift: Array | None,
+    exact: bool,
+    clean: bool = False,
 ) -> Shifted:
-    """Shift by the largest term (or the caller's ``shift``) and exponentiate."""
+    """Shift by the largest term (or the caller's ``shift``) and exponentiate.
+
+    ``clean=True`` promises that every entry of ``x`` is finite and ``b`` is None: the
+    special-case masks are skipped (several passes fewer).
+    """
+    if clean and b is None:
+        m = xp.max(x, axis=-1, keepdims=True) if shift is None else shift
+        if exact:
+            d_hi, d_lo = _dd.two_sum(x, -m)
+        else:
+            d_hi = x - m
+            d_lo = xp.zeros_like(d_hi)
+        e = xp.exp(d_hi)
+        t_lo = e * d_lo if exact else None  # exp(d + dl) = exp(d) (1 + dl) + O(dl^2)
+        return Shifted(d_hi, d_lo, e, t_lo, m, None, None, None, None, None)
     if b is not None:
         # b == 0 removes an entry whatever x holds (inf and NaN included)
         live = b != 0
@@ -105,7 +132,9 @@ def sum_terms(xp: Namespace, sh: Shifted, exact: bool) -> tuple[Array, Array]:
     if exact:
         return _dd.sum_last(xp, sh.t_hi, sh.t_lo)
     zero = xp.zeros_like(sh.t_hi)
-    at_pivot = sh.finite & (sh.d_hi == 0)
+    at_pivot = sh.d_hi == 0
+    if sh.finite is not None:
+        at_pivot = at_pivot & sh.finite
     main = xp.sum(xp.where(at_pivot, sh.t_hi, zero), axis=-1)
     rest = xp.sum(xp.where(at_pivot, zero, sh.t_hi), axis=-1)
     return _dd.two_sum(main, rest)
@@ -124,15 +153,17 @@ def _log_abs(xp: Namespace, s_hi: Array, s_lo: Array) -> Array:
 
 
 def logsumexp(
-    xp: Namespace, x: Array, b: Array | None, shift: Array | None, exact: bool
+    xp: Namespace, x: Array, b: Array | None, shift: Array | None, exact: bool, clean: bool = False
 ) -> tuple[Array, Array]:
     """``(log|sum b e^x|, sign)`` over the last axis; shapes ``(...)``."""
-    sh = shift_terms(xp, x, b, shift, exact)
+    sh = shift_terms(xp, x, b, shift, exact, clean)
     s_hi, s_lo = sum_terms(xp, sh, exact)
     # log sum b e^x = m + log|S|, S = sum b e^{x - m}; with the default shift S = 1 + rest
     # and log|S| = log1p(rest): the dominant term's digits are not rounded away.
     res = sh.m[..., 0] + _log_abs(xp, s_hi, s_lo)
     sign = xp.sign(s_hi)
+    if not sh.special:
+        return res, sign
     inf_pos, inf_neg, nan = sh.inf_pos[..., 0], sh.inf_neg[..., 0], sh.nan[..., 0]
     both = inf_pos & inf_neg
     res = xp.where(inf_pos | inf_neg, xp.inf, res)
@@ -143,36 +174,40 @@ def logsumexp(
     return res, sign
 
 
-def softmax(xp: Namespace, x: Array, shift: Array | None, exact: bool) -> Array:
+def softmax(xp: Namespace, x: Array, shift: Array | None, exact: bool, clean: bool = False) -> Array:
     """softmax over the last axis."""
-    sh = shift_terms(xp, x, None, shift, exact)
+    sh = shift_terms(xp, x, None, shift, exact, clean)
+    s_hi, s_lo = sum_terms(xp, sh, exact)
+    s_hi, s_lo = s_hi[..., None], s_lo[..., None]
+    zero = s_hi == 0  # an all -inf slice: the masked division below gives zeros
+    den_hi = xp.where(zero, 1.0, s_hi) if sh.special else s_hi
+    den_lo = xp.where(zero, 0.0, s_lo) if sh.special else s_lo
     if exact:
-        s_hi, s_lo = _dd.sum_last(xp, sh.t_hi, sh.t_lo)
-        s_hi, s_lo = s_hi[..., None], s_lo[..., None]
-        zero = s_hi == 0
-        den_hi = xp.where(zero, 1.0, s_hi)
-        den_lo = xp.where(zero, 0.0, s_lo)
-        # e_i / S in double-double, rounded once
-        q_hi, q_lo = _dd.div(xp, sh.t_hi, sh.t_lo, den_hi, den_lo)
+        # e_i / S in double-double, rounded once; every quotient is <= 1 and, with the
+        # default shift, 1 <= S <= n, so Dekker's split needs no guard against overflow
+        q_hi, q_lo = _dd.div(xp, sh.t_hi, sh.t_lo, den_hi, den_lo, guard=shift is not None)
         p = q_hi + q_lo
     else:
-        s = xp.sum(sh.t_hi, axis=-1, keepdims=True)
-        p = sh.t_hi / xp.where(s == 0, 1.0, s)
-    # +inf entries share the mass evenly; any NaN makes the slice NaN; an all -inf slice
-    # (S == 0) gives zeros, which the masked division above already produced.
+        p = sh.t_hi / (den_hi + den_lo)
+    if not sh.special:
+        return p
+    # +inf entries share the mass evenly; any NaN makes the slice NaN
     count = xp.sum(xp.astype(sh.is_pinf, p.dtype), axis=-1, keepdims=True)
     uniform = xp.where(sh.is_pinf, 1.0 / xp.where(count == 0, 1.0, count), 0.0)
     p = xp.where(sh.inf_pos, uniform, p)
     return xp.where(sh.nan, xp.nan, p)
 
 
-def log_softmax(xp: Namespace, x: Array, shift: Array | None, exact: bool) -> Array:
+def log_softmax(xp: Namespace, x: Array, shift: Array | None, exact: bool, clean: bool = False) -> Array:
     """log-softmax over the last axis."""
-    sh = shift_terms(xp, x, None, shift, exact)
+    sh = shift_terms(xp, x, None, shift, exact, clean)
     s_hi, s_lo = sum_terms(xp, sh, exact)
     big_l = _log_abs(xp, s_hi, s_lo)[..., None]
     # log p_i = (x_i - m) - log S, added as (d_hi - L) + d_lo with one final rounding: the
     # dominant component is -log1p(rest), not the 0 every peer returns.
+    if not sh.special:
+        y_hi, y_lo = _dd.two_sum(sh.d_hi, -big_l)
+        return y_hi + (y_lo + sh.d_lo)
     finite_l = xp.where(xp.isfinite(big_l), big_l, 0.0)
     y_hi, y_lo = _dd.two_sum(sh.d_hi, -finite_l)
     y = y_hi + (y_lo + sh.d_lo)
