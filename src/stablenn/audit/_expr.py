@@ -20,7 +20,7 @@ The language
   ``inf``, ``nan``, ``pi`` and ``e`` are refused: infinities and NaN enter through the
   inputs, and ``exp(1)`` spells e.
 * Variables: ASCII names (``x``, ``y_1``, ``logits``), not starting with ``_``, not a
-  Python keyword and not a function name.
+  Python keyword (``lambda``, ``if``, ``import``...) and not a function name.
 * Operators: ``+ - * / **``, unary ``-`` and ``+``, parentheses, commas between
   arguments.  Precedence and associativity are Python's: ``**`` binds tighter than unary
   minus (``-x**2`` is ``-(x**2)``) and groups to the right (``2**3**2`` is ``2**9``);
@@ -43,6 +43,12 @@ The language
 Anything else is refused with a ValueError that shows the formula with a caret under the
 offending character and says what is accepted.
 
+The exact evaluators compute the real function: where it is undefined the value is NaN
+(logarithm or square root of a negative number, ``x/0``, ``0**negative``, a negative
+number to a non-integer power, ``inf - inf``, ``0*inf``), while ``log(0) = -inf`` and the
+other limits at infinite inputs follow IEEE arithmetic (``exp(-inf) = 0``).  mpmath has
+no signed zero, so ``-0.0`` is 0 to them.
+
 >>> f = parse("x*y - log1p(exp(x))")
 >>> variables(f)
 ('x', 'y')
@@ -63,7 +69,7 @@ from __future__ import annotations
 import keyword
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -83,6 +89,7 @@ __all__ = [
     "Neg",
     "Num",
     "Var",
+    "accepted_summary",
     "evaluate_exact",
     "evaluate_interval",
     "evaluate_mpmath",
