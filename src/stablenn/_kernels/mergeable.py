@@ -68,16 +68,20 @@ def empty(xp: Namespace, shape: tuple[int, ...], like: Array) -> State:
     return State(zero, zero, zero, no, no, no, zero)
 
 
-def partial(xp: Namespace, x: Array, b: Array | None, exact: bool) -> State:
+def partial(xp: Namespace, x: Array, b: Array | None, exact: bool, clean: bool = False) -> State:
     """State of each slice over the last axis, from the one-shot kernel's own pieces.
 
     ``x`` (and ``b``, broadcast to it) of shape ``(..., n)`` in the working dtype; ``exact``
-    as in ``reductions.logsumexp`` (double-double where the working dtype is the input's).
+    as in ``reductions.logsumexp`` (double-double where the working dtype is the input's);
+    ``clean`` as in ``reductions.shift_terms`` (every entry finite, no weights: no masks).
     """
     if x.shape[-1] == 0:
         return empty(xp, tuple(x.shape[:-1]), x)
-    sh = shift_terms(xp, x, b, None, exact)
+    sh = shift_terms(xp, x, b, None, exact, clean and b is None)
     s_hi, s_lo = sum_terms(xp, sh, exact)
+    if sh.finite is None:  # clean: no special case anywhere
+        no = s_hi != s_hi
+        return State(sh.m[..., 0], s_hi, s_lo, no, no, no, xp.zeros_like(s_hi))
     n_pinf = xp.sum(xp.astype(sh.is_pinf, x.dtype), axis=-1)
     return State(sh.m[..., 0], s_hi, s_lo, sh.nan[..., 0], sh.inf_pos[..., 0], sh.inf_neg[..., 0], n_pinf)
 
@@ -137,14 +141,16 @@ def finish(xp: Namespace, st: State) -> tuple[Array, Array]:
     return res, sign
 
 
-def normalise(xp: Namespace, x: Array, st: State, kind: str, exact: bool) -> Array:
+def normalise(xp: Namespace, x: Array, st: State, kind: str, exact: bool, clean: bool = False) -> Array:
     """Normalise ``x`` (slices along the last axis, working dtype) by a merged state.
 
     ``kind`` is ``"softmax"`` or ``"log_softmax"``.  The formulas of the one-shot kernels,
     with the shift and the double-double sum taken from the state of the whole slice, so a
-    chunk is normalised without seeing the rest of its slice.  Returns the working dtype.
+    chunk is normalised without seeing the rest of its slice.  ``clean``: every entry of
+    ``x`` is finite (special cases elsewhere in the slice still apply).  Returns the working
+    dtype.
     """
-    sh = shift_terms(xp, x, None, st.m[..., None], exact)
+    sh = shift_terms(xp, x, None, st.m[..., None], exact, clean)
     count = st.n_pinf[..., None]
     count1 = xp.where(count == 0, 1.0, count)
     if kind == "softmax":
@@ -157,15 +163,17 @@ def normalise(xp: Namespace, x: Array, st: State, kind: str, exact: bool) -> Arr
         else:
             y = sh.t_hi / xp.where(zero, 1.0, s_hi + s_lo)
         # +inf entries share the mass evenly; an all -inf slice gives zeros (S == 0 above)
-        y = xp.where(st.inf_pos[..., None], xp.where(sh.is_pinf, 1.0 / count1, 0.0), y)
+        at_inf = 0.0 if sh.is_pinf is None else xp.where(sh.is_pinf, 1.0 / count1, 0.0)
+        y = xp.where(st.inf_pos[..., None], at_inf, y)
     else:
         big_l = _log_abs(xp, st.s_hi, st.s_lo)[..., None]
         ok_l = xp.isfinite(big_l)
         # log p_i = (x_i - m) - log S, added as (d_hi - L) + d_lo with one final rounding
         y_hi, y_lo = _dd.two_sum(sh.d_hi, -xp.where(ok_l, big_l, 0.0))
         y = y_hi + (y_lo + sh.d_lo)
-        y = xp.where(sh.finite & ok_l, y, -xp.inf)
-        y = xp.where(st.inf_pos[..., None], xp.where(sh.is_pinf, -xp.log(count1), -xp.inf), y)
+        y = xp.where(ok_l if sh.finite is None else sh.finite & ok_l, y, -xp.inf)
+        at_inf = -xp.inf if sh.is_pinf is None else xp.where(sh.is_pinf, -xp.log(count1), -xp.inf)
+        y = xp.where(st.inf_pos[..., None], at_inf, y)
     return xp.where(st.nan[..., None], xp.nan, y)
 
 
