@@ -10,7 +10,7 @@ from .. import _messages as msg
 from .._dtypes import floating, work_dtype
 from .._kernels import mergeable as mg
 from .._namespace import Array, Namespace, backend_name, namespace, quiet
-from .._validation import axes, broadcast_to, flag, move_last
+from .._validation import all_finite, axes, broadcast_to, flag, move_last
 
 __all__ = ["LogSumExp", "logsumexp"]
 
@@ -112,7 +112,7 @@ class LogSumExp:
         xp, xl, bl, spec, n = _prepare(chunk, b, self.axis, "chunk")
         self._check(spec, chunk, "chunk")
         with quiet(xp):
-            part = mg.partial(xp, xl, bl, spec.exact)
+            part = mg.partial(xp, xl, bl, spec.exact, bl is None and all_finite(xp, xl))
         self._absorb(xp, spec, part, n)
         return self
 

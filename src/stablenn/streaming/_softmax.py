@@ -8,7 +8,7 @@ from typing import Any
 from .. import _messages as msg
 from .._kernels import mergeable as mg
 from .._namespace import Array, quiet
-from .._validation import restore_axis, single_axis
+from .._validation import all_finite, restore_axis, single_axis
 from ._lse import _NDIM_ANY, LogSumExp, _prepare
 
 __all__ = ["log_softmax", "softmax"]
@@ -134,7 +134,7 @@ def _second_pass(read: Callable[[], Iterator[Any]], state: LogSumExp, axis: Any,
         xp, xl, _, cspec, n = _prepare(chunk, None, axis, "chunk")
         state._check(cspec, chunk, "chunk")
         with quiet(xp):
-            y = mg.normalise(xp, xl, st, kind, spec.exact)
+            y = mg.normalise(xp, xl, st, kind, spec.exact, all_finite(xp, xl))
             if y.dtype != spec.dtype:
                 y = xp.astype(y, spec.dtype)
         seen += n
