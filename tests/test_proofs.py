@@ -23,6 +23,7 @@ from stablenn.proofs import _catalogue, _check, _cli, _core
 from stablenn.proofs._catalogue import add, frac, mul, neg
 from stablenn.proofs._functions import log1p, sigma, softplus
 from stablenn.proofs._render import mathml, to_ascii, unicode_line
+from stablenn.proofs._sheet import sheet_bce
 
 Assumption, Certificate, Part, Proof, Step = (
     proofs.Assumption, proofs.Certificate, proofs.Part, proofs.Proof, proofs.Step,
@@ -118,28 +119,6 @@ def test_xor_certificate_is_exact(results):
 E = exp(x)
 
 
-def sheet_bce(e2x, *, copied_term: bool = True):
-    """The sheet's handwritten BCE derivation, with ``e2x`` where e^{-x} belongs.
-
-    On line 2 the sheet also copies 1/(1 + e^{2x}) into the 1 − σ(x) term
-    (``copied_term``); line 3 then has the right e^{2x}/(1 + e^{2x}).
-    """
-    lhs = neg(add(mul(y, log(sigma(x))), mul(add(1, -y), log(add(1, neg(sigma(x)))))))
-    L = log(add(1, e2x))
-    second = frac(1, add(1, e2x)) if copied_term else frac(e2x, add(1, e2x))
-    rhs = add(x, neg(mul(x, y)), L)
-    return chain(
-        "sheet-bce", Eq(lhs, rhs, evaluate=False),
-        [
-            (lhs, "binary cross-entropy"),
-            (neg(add(mul(y, log(frac(1, add(1, e2x)))), mul(add(1, -y), log(second)))), "sheet line 2"),
-            (neg(add(neg(mul(y, L)), mul(add(1, -y), log(frac(e2x, add(1, e2x)))))), "sheet line 3"),
-            (rhs, "sheet's result"),
-        ],
-        assumptions=(REAL_X, LABEL),
-    )
-
-
 def test_sheet_bce_with_e_to_the_2x_is_refused():
     result = sheet_bce(exp(2 * x)).verify()
     assert not result.ok
@@ -160,19 +139,19 @@ def test_sheet_bce_corrected_verifies():
     assert sheet_bce(exp(-x), copied_term=False).verify().ok
 
 
-def test_sheet_tanh_definition_is_refused():
-    wrong = frac(add(E, neg(E)), add(E, E))  # the sheet: (e^x - e^x)/(e^x + e^x), which is 0
-    proof = chain("sheet-tanh", Eq(tanh(x), wrong, evaluate=False), [(tanh(x), "lhs"), (wrong, "sheet's definition")])
-    result = proof.verify()
-    assert [r.index for r in result.failures] == [1]
-    assert unicode_line(wrong) == "(eˣ − eˣ)/(eˣ + eˣ)"  # shown as the sheet wrote it
+def test_sheet_attempts_are_each_refused_where_the_sheet_goes_wrong():
+    tanh_def, tanh_prime, bce = (p.verify() for p in proofs.sheet_attempts())
+    assert [r.index for r in tanh_def.failures] == [1]  # (e^x - e^x)/(e^x + e^x) is 0
+    assert [r.index for r in tanh_prime.failures] == [2]  # its first line 1 - tanh^2 is right
+    assert [r.index for r in bce.failures] == [1, 2, 3]
+    assert unicode_line(tanh_def.proof.steps[1].expr) == "(eˣ − eˣ)/(eˣ + eˣ)"  # as written
 
 
-def test_sheet_tanh_derivative_is_refused():
-    lhs = Derivative(tanh(x), x)
+def test_sheet_tanh_written_locally_is_refused():
     wrong = frac(add(E, neg(E)), add(E, E))
-    proof = chain("sheet-tanh-prime", Eq(lhs, wrong, evaluate=False), [(lhs, "lhs"), (wrong, "sheet's tanh'")])
-    assert [r.index for r in proof.verify().failures] == [1]
+    proof = chain("sheet-tanh", Eq(tanh(x), wrong, evaluate=False), [(tanh(x), "lhs"), (wrong, "sheet's definition")])
+    (failure,) = proof.verify().failures
+    assert failure.index == 1 and "is 0.0" in failure.reason
 
 
 def test_softplus_without_abs_is_refused_for_negative_x():
@@ -270,6 +249,13 @@ def test_result_reports_failures():
     assert result.summary().startswith("sheet-bce: 3 of 4 steps failed; first: step 2:")
     text = result.proof.text(result)
     assert text.count("✗") == 3 and text.count("✓") == 1 and "↳" in text
+
+
+def test_lines_give_relations_for_renderers():
+    lines = proofs.get("bce-logits").lines()
+    assert [(k, i, rel) for k, i, rel, _ in lines][:2] == [(0, 0, ""), (0, 1, "=")]
+    assert lines[5][:3] == (1, 0, "")  # each case starts its own chain
+    assert all(rel == "" for *_, rel, _ in proofs.get("xor-not-affine").lines())
 
 
 def test_same_seed_same_points():
@@ -378,7 +364,11 @@ def args(*names: str, list_: bool = False, points: int = 8, ascii: bool = False)
     return argparse.Namespace(names=list(names), list=list_, ascii=ascii, points=points, seed=0)
 
 
-def test_prove_all(capsys):
+def test_prove_all(results, monkeypatch, capsys):
+    # the proofs were verified once by the `results` fixture: print those verdicts
+    # (prove_one and prove_through_main below run verify for real)
+    monkeypatch.setattr(_core.Proof, "verify", lambda self, **kw: results[self.name])
+    monkeypatch.setattr(_core.Certificate, "verify", lambda self, **kw: results[self.name])
     assert _cli.run(args()) == 0
     out = capsys.readouterr().out
     assert f"all {len(proofs.names())} proofs verified" in out
@@ -425,6 +415,13 @@ def test_prove_exits_1_when_a_step_fails(monkeypatch, capsys):
     assert out.count("✗") == 3 and "1 of 1 proofs failed" in out
 
 
+def test_prove_sheet(capsys):
+    assert _cli.run(argparse.Namespace(**vars(args()), sheet=True)) == 0
+    out = capsys.readouterr().out
+    assert out.count("✗") == 5 and "handwritten attempts are refused" in out
+    assert _cli.run(argparse.Namespace(**vars(args("bce-logits")), sheet=True)) == 2
+
+
 def test_prove_through_main(capsys):
     from stablenn.cli import main
 
@@ -433,6 +430,9 @@ def test_prove_through_main(capsys):
     assert main(["prove", "bogus"]) == 2
     assert "`name` must name one of" in capsys.readouterr().err
     assert main(["prove", "--list"]) == 0
+    assert "logsumexp-shift" in capsys.readouterr().out
+    assert main(["prove", "--sheet", "--ascii"]) == 0
+    assert capsys.readouterr().out.isascii()
 
 
 def test_importing_proofs_and_cli_loads_no_sympy():
@@ -443,3 +443,18 @@ def test_importing_proofs_and_cli_loads_no_sympy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_case_condition_must_be_one_variable():
+    with pytest.raises(ValueError, match=r"`condition` of part 'both' must be a relation in one variable"):
+        Part("both", [Step(x, "lhs")], condition=sympy.Ge(x + y, 0))
+
+
+def test_domains_must_not_refer_to_each_other():
+    m, n = Symbol("m", integer=True), Symbol("n", integer=True)
+    with pytest.raises(ValueError, match=r"refer to each other"):
+        _check.NumericCheck({m: sympy.Range(1, n + 1), n: sympy.Range(1, m + 1)}, points=1, seed="c", dps=30)
+
+
+def test_exact_numbers_are_accepted_as_steps():
+    assert Step(1, "one").expr == S.One and Step(Fraction(1, 2), "half").expr == S.Half

@@ -460,6 +460,20 @@ def proof_bad_dps(value: Any) -> ValueError:
     )
 
 
+def proof_bad_condition(title: str, value: Any) -> ValueError:
+    return ValueError(
+        f"the `condition` of part {title!r} must be a relation in one variable, or an And of "
+        f"such relations (e.g. sympy.Ge(x, 0)); got {describe(value)}."
+    )
+
+
+def proof_domain_cycle(symbols: list[str]) -> ValueError:
+    return ValueError(
+        f"the domains of {', '.join(symbols)} refer to each other, so no values can be drawn; "
+        "got a cycle. Give one of them a domain that names no other variable (e.g. S.Naturals)."
+    )
+
+
 # ---------------------------------------------------------------- audit expressions
 # stablenn.audit._expr: the formula parser (`stablenn audit "log(1 + exp(x))"`) and the
 # evaluators of a parsed formula.  A refused formula is shown with a caret under the

@@ -6,6 +6,9 @@ with the rule that justifies it.  :meth:`Proof.verify` has SymPy show that each 
 equals the one before under the assumptions, and evaluates both at random points with
 mpmath at 50 digits, so neither a SymPy simplification failure nor a wrong step can pass.
 
+The exercise sheet's own handwritten derivations, which are wrong in places, are
+available as :func:`sheet_attempts`: ``verify`` refuses the lines that do not follow.
+
 Importing this package is cheap: SymPy and mpmath load on first use.
 
 Examples
@@ -28,6 +31,8 @@ from ._index import INDEX, NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._core import Assumption, Certificate, Given, Part, Proof, ProofResult, Step, StepResult
+    from ._render import mathml, unicode_line
+    from ._sheet import sheet_attempts
 
 __all__ = [
     "Assumption",
@@ -43,6 +48,7 @@ __all__ = [
     "index",
     "mathml",
     "names",
+    "sheet_attempts",
     "unicode_line",
     "verify_all",
 ]
@@ -60,6 +66,10 @@ def __getattr__(name: str) -> Any:  # PEP 562: load SymPy only when a proof is u
         from . import _render
 
         return getattr(_render, name)
+    if name == "sheet_attempts":
+        from ._sheet import sheet_attempts
+
+        return sheet_attempts
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

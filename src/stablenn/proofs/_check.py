@@ -49,7 +49,9 @@ from sympy import (
 )
 from sympy.matrices.expressions import MatrixExpr, MatrixSymbol
 
+from .. import _messages
 from ._functions import DEFINITIONS, MPMATH
+from ._render import unicode_line
 
 __all__ = ["Domain", "NumericCheck", "SymbolicOutcome", "apply_givens", "symbolic_equal"]
 
@@ -306,20 +308,23 @@ def _compare(a: Any, b: Any, depth: int) -> SymbolicOutcome:
             ("expand", lambda m: m.expand().doit()),
             ("expand both sides", lambda m: (a.expand() - b.expand()).doit().expand()),
         ):
-            if _is_zero(rewrite(d)):
-                return SymbolicOutcome(True, name)
-        return SymbolicOutcome(False, "", str(d.expand()))
+            try:
+                if _is_zero(rewrite(d)):
+                    return SymbolicOutcome(True, name)
+            except Exception:  # noqa: BLE001 - proves nothing
+                continue
+        return SymbolicOutcome(False, "", unicode_line(d.expand()))
     d = a - b
     if _is_zero(d):
         return SymbolicOutcome(True, "evaluation")
     for name, rewrite in _STRATEGIES:
         try:
             result = rewrite(d, a, b)
-        except (TypeError, ValueError, NotImplementedError, RecursionError):
+        except Exception:  # noqa: BLE001 - a rewrite SymPy cannot do simply proves nothing
             continue
         if _is_zero(result):
             return SymbolicOutcome(True, name)
-    residue = str(sympy.expand(d))
+    residue = unicode_line(sympy.expand(d))
     if depth < 3:
         for sym in _sign_unknown_symbols(d):
             assumptions = {k: v for k, v in sym.assumptions0.items() if v is True and k in ("integer", "real")}
@@ -387,13 +392,13 @@ def symbolic_equal(
         ca = canonical_sums(_unfold(a.xreplace(refine)))
         cb = canonical_sums(_unfold(b.xreplace(refine)))
         pa, pb = _sums_to_symbols(ca, table), _sums_to_symbols(cb, table)
-    except (TypeError, ValueError, NotImplementedError) as err:  # pragma: no cover - defensive
-        return SymbolicOutcome(False, "", f"SymPy could not prepare the expressions: {err}")
-    outcome = _compare(pa, pb, 0)
-    if not outcome.proved and table and not isinstance(ca, MatrixExpr):
-        termwise = _summandwise(ca, cb, 0)
-        if termwise is not None:
-            return termwise
+        outcome = _compare(pa, pb, 0)
+        if not outcome.proved and table and not isinstance(ca, MatrixExpr):
+            termwise = _summandwise(ca, cb, 0)
+            if termwise is not None:
+                return termwise
+    except Exception as err:  # noqa: BLE001 - SymPy failed: the step is not proved
+        return SymbolicOutcome(False, "", f"{type(err).__name__} in SymPy: {err}")
     return outcome
 
 
@@ -595,7 +600,8 @@ class NumericCheck:
         rng = random.Random(seed)
         signed = [
             s for s, d in domains.items()
-            if isinstance(s, Symbol) and d.is_subset(S.Reals) and not d.is_subset(S.Integers)
+            if isinstance(s, Symbol) and not d.free_symbols
+            and d.is_subset(S.Reals) and not d.is_subset(S.Integers)
             and (d.inf < 0) == S.true and (d.sup > 0) == S.true
         ]
         with mpmath.workdps(dps):
@@ -620,7 +626,7 @@ class NumericCheck:
                         del pending[sym]
                         progress = True
                     if not progress:
-                        raise ValueError(f"domains depend on each other in a cycle: {pending}")
+                        raise _messages.proof_domain_cycle([str(s) for s in pending])
                 self.points.append(env)
                 self.shown.append(shown)
 
@@ -665,7 +671,7 @@ class NumericCheck:
                 try:
                     u = Evaluator(env).ev(a)
                     v = Evaluator(env).ev(b)
-                except (_Unsupported, ZeroDivisionError, ValueError, TypeError, KeyError) as err:
+                except Exception as err:  # noqa: BLE001 - cannot evaluate: not shown equal
                     return NumericOutcome(False, float("inf"), f"mpmath could not evaluate a side: {err}", shown)
                 agreed, err = _close(u, v, self.tol)
                 worst = max(worst, err) if not mpmath.isinf(err) else mpmath.inf

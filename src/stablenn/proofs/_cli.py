@@ -31,6 +31,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("names", nargs="*", metavar="NAME", help="proofs to check (default: all; see --list)")
     parser.add_argument("--list", action="store_true", help="list the proofs' names and titles, and exit")
+    parser.add_argument(
+        "--sheet", action="store_true",
+        help="check the exercise sheet's handwritten derivations instead: each must be refused",
+    )
     parser.add_argument("--ascii", action="store_true", help="plain ASCII output instead of Unicode math")
     parser.add_argument("--points", type=int, default=8, help="random points per part for mpmath (default 8)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random points (default 0)")
@@ -55,18 +59,22 @@ def run(args: argparse.Namespace) -> int:
     """Run ``prove``: 0 all verified, 1 a step failed, 2 bad input (one line on stderr)."""
     from .. import _messages
     from . import _index
+    from ._ascii import to_ascii
 
+    ascii_only = bool(args.ascii) or not _can_print_unicode()
     if args.list:
         width = max(len(name) for name in _index.NAMES)
         for name, problem, title in _index.INDEX:
-            print(f"{name:<{width}}  {problem:<12}  {title}")
+            line = f"{name:<{width}}  {problem:<12}  {title}"
+            print(to_ascii(line) if ascii_only else line)
         return 0
+    if getattr(args, "sheet", False):
+        return _sheet(args, ascii_only)
     unknown = [n for n in args.names if n not in _index.NAMES]
     if unknown:
         return _fail(_messages.unknown_proof(unknown[0], _index.NAMES))
     if not isinstance(args.points, int) or args.points < 1:
         return _fail(_messages.proof_bad_points(args.points))
-    ascii_only = bool(args.ascii) or not _can_print_unicode()
     chosen = list(dict.fromkeys(args.names)) or list(_index.NAMES)
 
     from . import get
@@ -93,4 +101,28 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(failed)} of {len(chosen)} proofs failed: {', '.join(failed)} ({seconds:.1f} s)")
         return 1
     print(f"all {len(chosen)} proofs verified: {steps} steps, each by SymPy and by mpmath ({seconds:.1f} s)")
+    return 0
+
+
+def _sheet(args: argparse.Namespace, ascii_only: bool) -> int:
+    """Check the sheet's own derivations: 0 when each is refused, 1 when one verifies."""
+    if args.names:
+        print("stablenn prove: error: `--sheet` takes no proof names; got " + ", ".join(args.names), file=sys.stderr)
+        return 2
+    from ._ascii import to_ascii
+    from ._sheet import sheet_attempts
+
+    accepted = []
+    attempts = sheet_attempts()
+    for proof in attempts:
+        result = proof.verify(points=args.points, seed=args.seed)
+        print(proof.text(result, ascii=ascii_only))
+        print()
+        if result.ok:
+            accepted.append(proof.name)
+    if accepted:
+        print(f"the sheet's attempts {', '.join(accepted)} unexpectedly verified")
+        return 1
+    summary = f"all {len(attempts)} of the sheet's handwritten attempts are refused, as they must be"
+    print(to_ascii(summary) if ascii_only else summary)
     return 0

@@ -141,6 +141,8 @@ class Step:
     rule: str
 
     def __post_init__(self) -> None:
+        if isinstance(self.expr, (int, Fraction)) and not isinstance(self.expr, bool):
+            object.__setattr__(self, "expr", sympy.Rational(self.expr))  # exact numbers are fine
         _require_sympy(self.expr, f"step ({self.rule})")
 
     def text(self, *, ascii: bool = False) -> str:
@@ -183,6 +185,9 @@ class Part:
             _require_sympy(self.goal, f"goal of part {self.title!r}")
         if self.condition is not None:
             _require_sympy(self.condition, f"condition of part {self.title!r}")
+            for cond in sympy.And.make_args(self.condition):
+                if not isinstance(cond, sympy.core.relational.Relational) or len(cond.free_symbols) != 1:
+                    raise _messages.proof_bad_condition(self.title, cond)
 
 
 @dataclass(frozen=True)
@@ -227,8 +232,8 @@ class ProofResult:
         """The steps that failed, in order."""
         return tuple(r for r in self.steps if not r.ok)
 
-    def summary(self) -> str:
-        """One line: verified, or which step failed first and why."""
+    def summary(self, *, short: bool = False) -> str:
+        """One line: verified, or which step failed first and (unless ``short``) why."""
         n = len(self.steps)
         if self.ok:
             return (
@@ -237,7 +242,8 @@ class ProofResult:
             )
         first = self.failures[0]
         where = _step_label(self.proof, first)
-        return f"{self.proof.name}: {len(self.failures)} of {n} steps failed; first: {where}: {first.reason}"
+        head = f"{self.proof.name}: {len(self.failures)} of {n} steps failed; first: {where}"
+        return head if short else f"{head}: {first.reason}"
 
 
 def _step_label(proof: Proof, r: StepResult) -> str:
@@ -342,6 +348,18 @@ class Proof:
         if missing:
             raise _messages.proof_missing_domain(self.name, missing)
 
+    def lines(self) -> list[tuple[int, int, str, Step]]:
+        """``(part, index, relation, step)`` for every step, in order, for a renderer.
+
+        ``relation`` is ``"="`` for a step equal to the line before, and ``""`` for the
+        first line of a chain and for the lines of a certificate.
+        """
+        out = []
+        for k, part in enumerate(self.parts):
+            for i, step in enumerate(part.steps):
+                out.append((k, i, "=" if (self.kind == "chain" and i > 0) else "", step))
+        return out
+
     @property
     def steps(self) -> tuple[Step, ...]:
         """Every step of every part, in order."""
@@ -409,7 +427,8 @@ class Proof:
                     methods.append(sym.method)
                 else:
                     symbolic_ok = False
-                    left = f"; SymPy left {sym.residue[:160]}" if sym.residue else ""
+                    left = sym.residue if len(sym.residue) <= 120 else sym.residue[:117] + "..."
+                    left = f" (their difference reduces to {left}, not 0)" if left else ""
                     reasons.append(f"{prefix}SymPy could not show the two lines equal{left}")
                 if not num.agreed:
                     numeric_ok = False
@@ -441,10 +460,11 @@ class Proof:
                 lines.append(f"  {part.title}:")
             for g in part.givens:
                 lines.append(f"      {g.text(ascii=ascii)}")
-            rows = []
-            for i, step in enumerate(part.steps):
-                rel = "" if (i == 0 and self.kind == "chain") else ("=" if self.kind == "chain" else "")
-                rows.append((k, i, f"{rel:>1} {step.text(ascii=ascii)}", step.rule))
+            rows = [
+                (k_, i, f"{rel:>1} {step.text(ascii=ascii)}", step.rule)
+                for k_, i, rel, step in self.lines()
+                if k_ == k
+            ]
             width = min(max(len(r[2]) for r in rows), 64)
             for k_, i, body, rule in rows:
                 verdict = verdicts.get((k_, i))
@@ -454,7 +474,7 @@ class Proof:
                 if verdict is not None and not verdict.ok:
                     lines.append(f"      {'->' if ascii else '↳'} {verdict.reason}")
         if result is not None:
-            lines.append("  " + result.summary())
+            lines.append("  " + result.summary(short=True))
         text = "\n".join(lines)
         return to_ascii(text) if ascii else text
 
@@ -504,7 +524,8 @@ class Certificate(Proof):
         steps.append(Step(rel(combo, 0, evaluate=False), f"add them with multipliers λ = ({shown}) ≥ 0"))
         steps.append(Step(rel(sympy.expand(combo), 0, evaluate=False), "collect terms: every variable cancels"))
         steps.append(Step(S.false, f"{_line(steps[-1].expr, False)} is false: no solution"))
-        statement = sympy.And(*[c[0] for c in self.constraints], evaluate=False)
+        # the claim: not all constraints hold at once, whatever the variables
+        statement = sympy.Not(sympy.And(*[c[0] for c in self.constraints], evaluate=False), evaluate=False)
         super().__init__(name, title, problem, statement, assumptions, [Part("", steps)], claim=claim)
         self._lam = lam
         self._combo = combo

@@ -18,16 +18,9 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.pretty.pretty_symbology import pretty_symbol
 from sympy.printing.str import StrPrinter
 
+from ._ascii import _SUB, _SUP, to_ascii
+
 __all__ = ["ascii_line", "mathml", "to_ascii", "unicode_line"]
-
-_SUB = dict(zip("0123456789+-=()aeoxhklmnpstijruv", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₒₓₕₖₗₘₙₚₛₜᵢⱼᵣᵤᵥ"))
-_SUP = dict(
-    zip(
-        "0123456789+-=()abcdefghijklmnoprstuvwxyzABDEGHIJKLMNOPRTUVW",
-        "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻᴬᴮᴰᴱᴳᴴᴵᴶᴷᴸᴹᴺᴼᴾᴿᵀᵁⱽᵂ",
-    )
-)
-
 
 def _script(text: str, table: dict[str, str]) -> str | None:
     text = text.replace("−", "-").replace(" ", "")
@@ -171,6 +164,9 @@ class _LinePrinter(StrPrinter):
     def _print_And(self, expr: Any) -> str:
         return " ∧ ".join(self.parenthesize(a, precedence(expr)) for a in expr.args)
 
+    def _print_Not(self, expr: Any) -> str:
+        return f"¬({self._print(expr.args[0])})"
+
     def _print_BooleanFalse(self, expr: Any) -> str:
         return "false"
 
@@ -201,37 +197,6 @@ def ascii_line(expr: Any) -> str:
     if isinstance(expr, sympy.Equality):
         return f"{ascii_line(expr.lhs)} = {ascii_line(expr.rhs)}"
     return sympy.sstr(expr, order="none")
-
-
-_PLAIN = {
-    "σ": "sigma", "Σ": "sum", "α": "alpha", "β": "beta", "λ": "lambda",
-    "−": "-", "·": "*", "′": "'", "≥": ">=", "≤": "<=", "≠": "!=", "∈": "in", "ℝ": "R",
-    "ℕ": "N", "…": "...", "∧": " and ", "𝟏": "1", "×": "x", "→": "->", "↳": "->",
-    "✓": "ok", "✗": "XX", "⊤": "true", "√": "sqrt",
-}
-_FROM_SUB = {v: k for k, v in _SUB.items()}
-_FROM_SUP = {v: k for k, v in _SUP.items()}
-
-
-def to_ascii(text: str) -> str:
-    """Transliterate the Unicode of rules and titles: ``e⁻ˣ`` -> ``e^(-x)``, ``xₖ`` -> ``x_k``."""
-    out: list[str] = []
-    pos = 0
-    while pos < len(text):
-        ch = text[pos]
-        for table, mark in ((_FROM_SUP, "^"), (_FROM_SUB, "_")):
-            if ch in table:
-                end = pos
-                while end < len(text) and text[end] in table:
-                    end += 1
-                run = "".join(table[c] for c in text[pos:end])
-                out.append(mark + (run if len(run) == 1 else f"({run})"))
-                pos = end
-                break
-        else:
-            out.append(_PLAIN.get(ch, ch if ord(ch) < 128 else "?"))
-            pos += 1
-    return "".join(out)
 
 
 class _MathMLPrinter(MathMLPresentationPrinter):
