@@ -106,6 +106,24 @@ def test_exp_dd_below_underflow_is_zero() -> None:
     assert e_hi.tolist() == [0.0, 0.0] and e_lo.tolist() == [0.0, 0.0]
 
 
+def test_sum_dd_long_axis_matches_mpmath_despite_cancellation() -> None:
+    """The lane-wise TwoSum of long chunks is as exact as the pairwise double-double tree."""
+    rng = np.random.default_rng(1)
+    n = 5 * (1 << 14) + 37  # several rows of lanes and a tail
+    hi = rng.normal(size=n) * np.exp(rng.uniform(-30, 30, size=n))
+    lo = hi * rng.uniform(-1, 1, n) * 2.0**-54
+    hi = np.concatenate([hi, -hi[: n // 2]])  # half of it cancels exactly
+    lo = np.concatenate([lo, np.zeros(n // 2)])
+    s_hi, s_lo = mg.sum_dd(xnp, hi, lo)
+    mpmath.mp.prec = 4000  # exact: every float64 of this range fits
+    exact = mpmath.fsum([mpmath.mpf(float(v)) for v in hi] + [mpmath.mpf(float(v)) for v in lo])
+    scale = mpmath.fsum(abs(mpmath.mpf(float(v))) for v in hi)
+    # Sum2 bound: |error| <= eps |sum| + (n eps)^2 sum|x|, with nothing left of eps |sum| in
+    # the pair (hi, lo): far below one rounding of the sum itself
+    assert abs(mpmath.mpf(float(s_hi)) + mpmath.mpf(float(s_lo)) - exact) <= 1e-30 * scale
+    assert float(s_hi) == float(exact)
+
+
 # ---------------------------------------------------------------- LogSumExp: accuracy
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kind", KINDS)
@@ -117,6 +135,15 @@ def test_streamed_equals_oracle_for_any_chunking_and_merge_tree(dtype: str, kind
         states = [LogSumExp().update(x[idx]) for idx in _split(rng, n, int(rng.integers(1, 12)))]
         got = float(_merge_tree(rng, states).result())
         _lse_ok(got, x, None, dtype)
+
+
+@pytest.mark.parametrize("kind", ["normal", "dominant", "near_zero"])
+def test_long_chunks_within_budget(kind: str) -> None:
+    """Chunks long enough for the lane-wise double-double sum (more than 4 * 2^14 terms)."""
+    rng = np.random.default_rng(zlib.crc32(kind.encode()))
+    x = _vector(rng, 90_000, kind, "float64")
+    got = float(LogSumExp().update(x[:70_000]).update(x[70_000:]).result())
+    _lse_ok(got, x, None, "float64")
 
 
 @settings(max_examples=60, deadline=None)
