@@ -1,0 +1,109 @@
+"""Dispatch-table entries of the fused CPU kernels (``stablenn._fast.cpu``) for NumPy.
+
+Importing this module imports neither Numba nor the kernels: the loaders do, on the first
+call that takes a fast path.  An entry applies only to a plain ``numpy.ndarray`` in native
+byte order, with at least ``MIN_ELEMENTS[name]`` elements (below that the plain path is as
+fast, and a fresh process would pay the kernels' loading for nothing), in a layout the
+kernels read in place, and only where Numba is installed.  ``docs/performance.md`` gives
+the measurements behind each entry and each threshold.
+
+Set ``STABLENN_FAST_CPU=0`` to switch every entry off (the plain path is then used).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .. import _dispatch
+
+__all__: list[str] = []
+
+# Smallest number of elements for which an entry is taken (see docs/performance.md).
+MIN_ELEMENTS: dict[str, int] = {
+    "logsumexp": 1 << 14,
+    "softmax": 1 << 14,
+    "log_softmax": 1 << 14,
+}
+
+_FORCED = False
+
+
+@contextlib.contextmanager
+def forced() -> Iterator[None]:
+    """Take every applicable fast path whatever the size (for the tests and the audit)."""
+    global _FORCED
+    saved = _FORCED
+    _FORCED = True
+    try:
+        yield
+    finally:
+        _FORCED = saved
+
+
+_NUMBA: bool | None = None
+
+
+def _enabled() -> bool:
+    global _NUMBA
+    if os.environ.get("STABLENN_FAST_CPU", "1") == "0":
+        return False
+    if _NUMBA is None:
+        _NUMBA = importlib.util.find_spec("numba") is not None
+    return _NUMBA
+
+
+def _plain_ndarray(x: Any) -> bool:
+    import numpy as np
+
+    return type(x) is np.ndarray and x.dtype.isnative
+
+
+def _big_enough(name: str, x: Any) -> bool:
+    return _FORCED or x.size >= MIN_ELEMENTS[name]
+
+
+def _rows_readable(x: Any) -> bool:
+    """The kernels read rows in place: last axis contiguous, no negative strides."""
+    if x.ndim == 0:
+        return True
+    item = x.itemsize
+    if x.shape[-1] > 1 and x.strides[-1] != item:
+        return False
+    return all(s >= 0 and s % item == 0 for s in x.strides)
+
+
+def _loader(name: str) -> Callable[[], Callable[..., Any]]:
+    def load() -> Callable[..., Any]:
+        from .cpu import _driver
+
+        return getattr(_driver, name)  # type: ignore[no-any-return]
+
+    return load
+
+
+def _applies_logsumexp(x: Any, b: Any, return_sign: bool) -> bool:
+    return (
+        b is None
+        and _plain_ndarray(x)
+        and _big_enough("logsumexp", x)
+        and _rows_readable(x)
+        and _enabled()
+    )
+
+
+def _applies_normalise(name: str) -> Callable[[Any], bool]:
+    def applies(x: Any) -> bool:
+        return _plain_ndarray(x) and _big_enough(name, x) and _rows_readable(x) and _enabled()
+
+    return applies
+
+
+_FLOATS = ("float32", "float64")
+
+_dispatch.register("logsumexp", "numpy", _FLOATS, _loader("logsumexp"), _applies_logsumexp)
+_dispatch.register("softmax", "numpy", _FLOATS, _loader("softmax"), _applies_normalise("softmax"))
+_dispatch.register("log_softmax", "numpy", _FLOATS, _loader("log_softmax"), _applies_normalise("log_softmax"))

@@ -1,0 +1,954 @@
+"""Every Numba-compiled function of the CPU fast paths, in one module.
+
+One module on purpose: Numba's on-disk cache is invalidated by changes to the file that
+defines a kernel, not by changes to the helpers it calls, so helpers and kernels live
+together and any edit recompiles everything.
+
+Building blocks
+---------------
+``_exp_dd(d)``, ``d <= 0``
+    ``exp(d)`` as an unevaluated pair ``hi + lo`` with relative error below ``2**-60``
+    (about 1/128 of an ULP; measured against mpmath in ``tests/test_fast_cpu_math.py``).
+    Range reduction ``d = (128 e + j) ln2/128 + r``, ``|r| <= ln2/256``, with ``ln2/128``
+    split so that ``k * C_HI`` is exact (33 bits times ``|k| < 2**18``) and ``d - k C_HI``
+    is exact by Sterbenz's lemma; ``2**(j/128)`` from a table of double-double values; a
+    degree-6 Taylor polynomial, whose remainder ``|r|**7/7! < 2**-69``.  The sum
+    ``T_hi + (T_hi p + T_lo)`` is split exactly by Fast2Sum, so the caller gets the
+    rounding error of the last addition back instead of losing it.
+``_exp_f(d)``, ``d <= 0``
+    The same reduction without the low parts: relative error below ``2**-50``, for results
+    rounded to float32 at the end.
+``_log1p_dd(e)``, ``0 <= e <= 1``
+    ``log1p(e)`` as ``hi + lo`` with relative error below ``2**-60``: ``s = 1 + e`` exactly
+    (Fast2Sum), ``s = c / INV_j * (1 + t)`` with ``INV_j ~ 1/s`` of 9 fractional bits, so
+    that ``t = s INV_j - 1`` is exact in one fused multiply-add (``|t| < 2**-8``); then
+    ``log s = -log INV_j + log1p(t)``, the table in double-double and ``log1p(t)`` by a
+    degree-8 polynomial (remainder below ``2**-64`` relative).
+
+Every loop that should run in SIMD registers keeps ``L`` independent accumulators
+("lanes") in a small array, so that the compiler vectorises it without reassociating
+floating-point sums (which would break TwoSum); the lane partials are combined at the end
+of each block, exactly.  ``_prefer_512`` asks LLVM for 512-bit vectors where the CPU has
+AVX-512 (LLVM prefers 256 bits there by default; measured 30% faster on the exp loops).
+"""
+
+from __future__ import annotations
+
+import decimal
+import math
+import os
+import tempfile
+from typing import Any
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+
+# ------------------------------------------------------------------ compilation and cache
+
+_JIT_OPTIONS: dict[str, Any] = {
+    "error_model": "numpy",  # no ZeroDivisionError checks: IEEE semantics
+    "fastmath": {"contract"},  # fused multiply-add only: never reassociates, keeps NaN and inf
+    "nogil": True,
+}
+
+
+def _fallback_cache_dir() -> str:
+    uid = getattr(os, "getuid", lambda: 0)()
+    return os.path.join(tempfile.gettempdir(), f"stablenn-numba-cache-{uid}")
+
+
+def jit(*args: Any, parallel: bool = False, inline: str = "never") -> Any:
+    """``numba.njit`` with the cache on; a writable cache directory is found if needed.
+
+    Numba caches next to this file (``__pycache__``) or in the user's cache directory;
+    where neither is writable (a read-only site-packages and home), the cache goes to a
+    per-user temporary directory instead of failing.
+    """
+
+    def decorate(func: Any) -> Any:
+        options = dict(_JIT_OPTIONS, parallel=parallel, inline=inline, cache=True)
+        try:
+            return numba.njit(**options)(func)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            saved = numba.config.CACHE_DIR
+            numba.config.CACHE_DIR = _fallback_cache_dir()
+            try:
+                return numba.njit(**options)(func)
+            finally:
+                numba.config.CACHE_DIR = saved
+
+    if args and callable(args[0]):
+        return decorate(args[0])
+    return decorate
+
+
+def _host_has_avx512() -> bool:
+    try:
+        import llvmlite.binding as llvm
+
+        return "+avx512f" in llvm.get_host_cpu_features().flatten()
+    except Exception:  # pragma: no cover - feature query unavailable
+        return False
+
+
+_AVX512 = _host_has_avx512()
+
+
+@intrinsic
+def _prefer_512(typingctx: Any) -> Any:
+    """Mark the calling function ``"prefer-vector-width"="512"`` (AVX-512 hosts only)."""
+    sig = types.none()
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        if _AVX512:
+            # llvmlite validates attribute names against a fixed list; a string attribute
+            # is valid LLVM IR, so it is added to the underlying set directly.
+            set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _as_int(typingctx: Any, x: Any) -> Any:
+    """The bits of a float64 as an int64."""
+    sig = types.int64(types.float64)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return sig, codegen
+
+
+@intrinsic
+def _as_float(typingctx: Any, x: Any) -> Any:
+    """The float64 with the given bits."""
+    sig = types.float64(types.int64)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return sig, codegen
+
+
+@intrinsic
+def _fma(typingctx: Any, a: Any, b: Any, c: Any) -> Any:
+    """``a * b + c`` with one rounding (the hardware instruction)."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.fma(*args)
+
+    return sig, codegen
+
+
+@intrinsic
+def _ldexp(typingctx: Any, x: Any, e: Any) -> Any:
+    """``x * 2**e`` rounded once (subnormal results included): LLVM's ``ldexp``, one
+    ``vscalefpd`` instruction on AVX-512."""
+    sig = types.float64(types.float64, types.int32)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        fnty = ir.FunctionType(ir.DoubleType(), [ir.DoubleType(), ir.IntType(32)])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.ldexp.f64.i32")
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+# ------------------------------------------------------------------ tables (exact, at import)
+
+_D = decimal.Context(prec=60)
+
+
+def _dd_of(value: decimal.Decimal) -> tuple[float, float]:
+    hi = float(value)  # Decimal -> float is correctly rounded
+    lo = float(_D.subtract(value, decimal.Decimal(hi)))
+    return hi, lo
+
+
+def _exp2_table(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``2**(j/n)`` for ``j = 0..n-1`` as double-double (hi, lo)."""
+    hi = np.empty(n)
+    lo = np.empty(n)
+    for j in range(n):
+        v = _D.power(decimal.Decimal(2), _D.divide(decimal.Decimal(j), decimal.Decimal(n)))
+        hi[j], lo[j] = _dd_of(v)
+    return hi, lo
+
+
+def _log_table(n: int, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For ``j = 0..n``: ``INV_j`` = 1/(1 + j/n) rounded to ``bits`` fractional bits, and
+    ``-log(INV_j)`` as double-double."""
+    inv = np.empty(n + 1)
+    hi = np.empty(n + 1)
+    lo = np.empty(n + 1)
+    for j in range(n + 1):
+        c = 1.0 + j / n
+        v = round((1.0 / c) * 2**bits) / 2**bits
+        inv[j] = v
+        hi[j], lo[j] = _dd_of(-_D.ln(decimal.Decimal(v)))
+    return inv, hi, lo
+
+
+_EXP_N = 128
+_EXP_T_HI, _EXP_T_LO = _exp2_table(_EXP_N)
+_LOG_N = 256
+_LOG_INV, _LOG_T_HI, _LOG_T_LO = _log_table(_LOG_N, 9)
+
+# ln2/128 split: C_HI has 33 significant bits, so k * C_HI is exact for |k| < 2**20
+_C_HI = 0.0054152123475432745
+_C_LO = 5.812982117197185e-13
+_INV_C = 184.6649652337873  # 128 / ln 2
+_SHIFTER = 6755399441055744.0  # 1.5 * 2**52: adding it rounds to an integer in the low bits
+_SHIFTER_BITS = 0x4338000000000000
+# ln 2 in three pieces for the scalar exp of double-double arguments
+_LN2_1 = 0.6931471803691238  # 32 significant bits
+_LN2_2 = 1.9082149292705877e-10
+_LN2_3 = 1.1612227229362532e-26
+_INV_LN2 = 1.4426950408889634
+_LN2 = 0.6931471805599453
+_LN2_LO = 2.3190468138462996e-17
+
+_INF = math.inf
+# Indexing with an unsigned integer skips Numba's negative-index wraparound, which would
+# otherwise turn every contiguous load of a vectorised loop into a gather.
+_U = np.uintp
+
+# lanes per vectorised loop (8 AVX-512 registers of float64: enough independent chains to
+# hide the latency of the TwoSum accumulation) and entries per block (16 KiB of float64)
+L = 64
+B = 2048
+
+
+# ------------------------------------------------------------------ error-free transformations
+
+
+@jit(inline="always")
+def _two_sum(a: float, b: float) -> tuple[float, float]:
+    # Knuth's TwoSum: s + e == a + b exactly, any magnitudes
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@jit(inline="always")
+def _fast_two_sum(a: float, b: float) -> tuple[float, float]:
+    # Dekker's Fast2Sum: exact when |a| >= |b| (or a == 0)
+    s = a + b
+    return s, b - (s - a)
+
+
+@jit(inline="always")
+def _dd_add(ah: float, al: float, bh: float, bl: float) -> tuple[float, float]:
+    s, e = _two_sum(ah, bh)
+    e = e + (al + bl)
+    return _fast_two_sum(s, e)
+
+
+@jit(inline="always")
+def _dd_mul(ah: float, al: float, bh: float, bl: float) -> tuple[float, float]:
+    p = ah * bh
+    e = _fma(ah, bh, -p)  # the exact rounding error of the product
+    e = e + (ah * bl + al * bh)
+    return _fast_two_sum(p, e)
+
+
+# ------------------------------------------------------------------ exp and log1p
+
+
+@jit(inline="always")
+def _exp_dd(d: float) -> tuple[float, float]:
+    # exp(d) = 2**e * 2**(j/128) * exp(r): see the module docstring.  d <= 0; NaN propagates
+    # (the table index is masked, so garbage bits never index out of range).
+    d = -746.0 if d < -746.0 else d  # exp(-746) rounds to 0; keeps k in range
+    t = d * _INV_C + _SHIFTER
+    kf = t - _SHIFTER
+    k = _as_int(t) - _SHIFTER_BITS
+    r = d - kf * _C_HI  # exact
+    r = r - kf * _C_LO
+    j = k & (_EXP_N - 1)
+    e = np.int32(k >> 7)
+    p = r + r * r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0)))))
+    th = _EXP_T_HI[j]
+    q = th * p + _EXP_T_LO[j]
+    yh = th + q
+    yl = q - (yh - th)  # Fast2Sum: |th| >= |q|
+    # one rounding, subnormal results included (the low part is then below resolution)
+    return _ldexp(yh, e), _ldexp(yl, e)
+
+
+@jit(inline="always")
+def _exp_f(d: float) -> float:
+    # exp(d) to within 2**-37 relative, for values rounded to float32 later (which needs
+    # 2**-25): no table, |r| <= ln2/2 and a degree-9 Taylor polynomial, whose remainder
+    # |r|**10/10! * e**|r| < 2**-37.  d <= 0; NaN propagates.
+    d = -746.0 if d < -746.0 else d
+    kf = (d * _INV_LN2 + _SHIFTER) - _SHIFTER
+    r = d - kf * _LN2_1
+    r = r - kf * _LN2_2
+    p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (
+        1.0 / 720.0 + r * (1.0 / 5040.0 + r * (1.0 / 40320.0 + r * (1.0 / 362880.0)))))))))
+    return _ldexp(p, np.int32(kf))
+
+
+@jit(inline="always")
+def _log1p_dd(e: float) -> tuple[float, float]:
+    # log1p(e) for 0 <= e <= 1 as hi + lo: see the module docstring.
+    sh, sl = _fast_two_sum(1.0, e)  # s = 1 + e exactly, 1 <= sh <= 2
+    j = int((sh - 1.0) * _LOG_N + 0.5)
+    inv = _LOG_INV[j]
+    t = _fma(sh, inv, -1.0)  # exact: 9-bit inv, |t| < 2**-8
+    tl = sl * inv
+    # log1p(t) = t - t^2/2 + t^3/3 - ... = t + t^2 P(t)
+    P = -0.5 + t * (1.0 / 3.0 + t * (-0.25 + t * (0.2 + t * (-1.0 / 6.0 + t * (1.0 / 7.0 + t * -0.125)))))
+    ph, pl = _fast_two_sum(t, t * t * P)
+    pl = pl + tl / (1.0 + t)  # log1p(t + tl) = log1p(t) + tl / (1 + t) + O(tl^2)
+    h, l = _two_sum(_LOG_T_HI[j], ph)
+    return h, l + (pl + _LOG_T_LO[j])
+
+
+@jit
+def _exp_acc(dh: float, dl: float) -> tuple[float, float]:
+    """``exp(dh + dl)`` for ``dh + dl <= 0`` as a double-double accurate to about 2**-95.
+
+    Scalar, for the rare rescaling of a running sum: ``dh + dl = k ln2 + r`` with ln2 in
+    three pieces, ``exp(r / 512)`` by its Taylor series in double-double, squared 9 times.
+    """
+    if dh < -800.0:
+        return 0.0, 0.0
+    k = math.floor(dh * _INV_LN2 + 0.5)
+    rh = dh - k * _LN2_1  # exact: 32-bit constant times |k| < 1200, then Sterbenz
+    p = k * _LN2_2
+    pe = _fma(k, _LN2_2, -p)
+    rh, rl = _two_sum(rh, -p)
+    rl = rl - pe + dl - k * _LN2_3
+    rh, rl = _fast_two_sum(rh, rl)
+    sh = rh / 512.0
+    sl = rl / 512.0
+    # Taylor series of exp(s) - 1 in double-double; |s| < 7e-4, 9 terms reach 2**-110
+    eh, el = sh, sl
+    th, tl = sh, sl
+    for i in range(2, 10):
+        th, tl = _dd_mul(th, tl, sh, sl)
+        th = th / i
+        tl = tl / i
+        eh, el = _dd_add(eh, el, th, tl)
+    # (1 + E)^2 - 1 = E (2 + E): keeps E's relative accuracy
+    for _ in range(9):
+        ah, al = _dd_add(eh, el, 2.0, 0.0)
+        eh, el = _dd_mul(eh, el, ah, al)
+    yh, yl = _dd_add(eh, el, 1.0, 0.0)
+    ki = np.int32(k)
+    return _ldexp(yh, ki), _ldexp(yl, ki)
+
+
+# ------------------------------------------------------------------ log-sum-exp building blocks
+
+
+@jit
+def _block_max(x: Any, lo: int, hi: int, lanes: Any) -> float:
+    # the largest entry of x[lo:hi] (NaN never wins a comparison: NaN is found by the sum)
+    for j in range(L):
+        lanes[j] = -_INF
+    i = lo
+    while i + L <= hi:
+        for j in range(L):
+            v = x[_U(i + j)]
+            lanes[j] = v if v > lanes[j] else lanes[j]
+        i += L
+    m = -_INF
+    for j in range(L):
+        m = lanes[j] if lanes[j] > m else m
+    while i < hi:
+        v = x[_U(i)]
+        m = v if v > m else m
+        i += 1
+    return m
+
+
+@jit
+def _has_nan(x: Any, lo: int, hi: int) -> bool:
+    for i in range(lo, hi):
+        if x[_U(i)] != x[_U(i)]:
+            return True
+    return False
+
+
+@jit
+def _block_sum64(x: Any, lo: int, hi: int, m: float, ah: Any, al: Any, mx: Any) -> tuple[float, float, float]:
+    """``(sum_i exp(x_i - m)`` as a double-double, ``max_i x_i)`` over ``x[lo:hi]``.
+
+    ``x - m`` is carried exactly (TwoSum) and ``exp(d + dl) = exp(d) (1 + dl)``: the
+    rounding of ``x - m``, which exp would amplify by ``|x - m|``, never reaches the sum.
+    The block maximum comes for free; if it exceeds ``m`` the caller discards the sum.
+    """
+    _prefer_512()
+    for j in range(L):
+        ah[j] = 0.0
+        al[j] = 0.0
+        mx[j] = -_INF
+    i = lo
+    while i + L <= hi:
+        for j in range(L):
+            v = x[_U(i + j)]
+            mx[j] = v if v > mx[j] else mx[j]
+            dh, dl = _two_sum(v, -m)
+            if dh < -800.0:  # far below the shift (or -inf): contributes 0; drops inf - inf
+                dh = -800.0
+                dl = 0.0
+            yh, yl = _exp_dd(dh)
+            s, err = _two_sum(ah[j], yh)
+            ah[j] = s
+            al[j] = al[j] + (err + (yl + yh * dl))
+        i += L
+    sh = 0.0
+    sl = 0.0
+    bm = -_INF
+    for j in range(L):
+        sh, e = _two_sum(sh, ah[j])
+        sl = sl + (e + al[j])
+        bm = mx[j] if mx[j] > bm else bm
+    while i < hi:
+        v = x[_U(i)]
+        bm = v if v > bm else bm
+        dh, dl = _two_sum(v, -m)
+        if dh < -800.0:
+            dh = -800.0
+            dl = 0.0
+        yh, yl = _exp_dd(dh)
+        sh, e = _two_sum(sh, yh)
+        sl = sl + (e + (yl + yh * dl))
+        i += 1
+    sh, sl = _fast_two_sum(sh, sl)
+    return sh, sl, bm
+
+
+@jit
+def _block_sum32(x: Any, lo: int, hi: int, m: float, ah: Any, al: Any, mx: Any) -> tuple[float, float, float]:
+    """float32 input, float64 arithmetic: ``(r, c, max_i x_i)`` over ``x[lo:hi]`` with
+    ``sum_i exp(x_i - m) = c + r``, ``c`` the number of entries equal to ``m``.
+
+    The terms ``exp(0) = 1`` of the entries at the maximum are counted, not added: the
+    other terms sum in plain float64 without being rounded against a 1, so a sum like
+    ``1 + 1e-18`` keeps its small part (``log_softmax`` of a dominant entry is
+    ``-log1p(r)``, not 0).  ``x - m`` is exact in float64 for two float32 values unless they
+    are 2**29 apart, and then the term is 0 either way; each term is within 2**-37, and
+    at most ``B / L`` positive terms per lane lose below 2**-48.
+    """
+    _prefer_512()
+    for j in range(L):
+        ah[j] = 0.0
+        al[j] = 0.0
+        mx[j] = -_INF
+    i = lo
+    while i + L <= hi:
+        for j in range(L):
+            v = np.float64(x[_U(i + j)])
+            mx[j] = v if v > mx[j] else mx[j]
+            d = v - m
+            top = d == 0.0
+            ah[j] = ah[j] + (0.0 if top else _exp_f(d))
+            al[j] = al[j] + (1.0 if top else 0.0)
+        i += L
+    r = 0.0
+    c = 0.0
+    bm = -_INF
+    for j in range(L):
+        r = r + ah[j]
+        c = c + al[j]
+        bm = mx[j] if mx[j] > bm else bm
+    while i < hi:
+        v = np.float64(x[_U(i)])
+        bm = v if v > bm else bm
+        d = v - m
+        if d == 0.0:
+            c = c + 1.0
+        else:
+            r = r + _exp_f(d)
+        i += 1
+    return r, c, bm
+
+
+@jit
+def _lse_range64(x: Any, lo: int, hi: int) -> tuple[float, float, float]:
+    """``(m, S_hi, S_lo)`` with ``log sum exp(x[lo:hi]) = m + log(S)``, one pass.
+
+    Each block of ``B`` entries (in L1) is summed relative to the running maximum ``m``
+    while its own maximum is taken; in the rare block that raises ``m`` (about
+    ``log(blocks)`` times for shuffled data), the running sum is rescaled by
+    ``exp(m_old - m_new)`` computed in double-double (``_exp_acc``), so rescalings add no
+    error even for sorted input, and the block is summed again from L1.  ``m`` is the
+    largest entry, so the sum holds ``exp(0) = 1`` exactly and ``S >= 1``.  NaN makes ``S``
+    NaN, and so does ``+inf`` (the slice goes to the plain path); an all ``-inf`` slice
+    gives ``m = -inf, S = 0``.
+    """
+    lanes = np.empty(L)
+    ah = np.empty(L)
+    al = np.empty(L)
+    m = -_INF
+    sh = 0.0
+    sl = 0.0
+    start = lo
+    while start < hi:
+        stop = min(start + B, hi)
+        if m == -_INF:  # nothing above -inf yet: the block's maximum is the shift
+            m = _block_max(x, start, stop, lanes)
+            if m == -_INF:
+                if _has_nan(x, start, stop):
+                    return m, math.nan, 0.0
+                start = stop
+                continue
+        if m == _INF:
+            return m, math.nan, 0.0
+        bh, bl, bm = _block_sum64(x, start, stop, m, ah, al, lanes)
+        if bm > m:
+            if bm == _INF:
+                return bm, math.nan, 0.0
+            dh, dl = _two_sum(m, -bm)
+            fh, fl = _exp_acc(dh, dl)
+            sh, sl = _dd_mul(sh, sl, fh, fl)
+            m = bm
+            bh, bl, bm = _block_sum64(x, start, stop, m, ah, al, lanes)
+        sh, sl = _dd_add(sh, sl, bh, bl)
+        start = stop
+    return m, sh, sl
+
+
+@jit
+def _lse_range32(x: Any, lo: int, hi: int) -> tuple[float, float, float]:
+    """As ``_lse_range64`` for float32 input, to the accuracy a float32 result needs.
+
+    ``S = c + r`` is kept as an exact count ``c`` of the entries at the maximum and the
+    sum ``r`` of the other terms (double-double across blocks), returned as a normalised
+    double-double.  Relative error of ``S - c`` and of ``S``: below 2**-36.
+    """
+    lanes = np.empty(L)
+    ah = np.empty(L)
+    al = np.empty(L)
+    m = -_INF
+    c = 0.0
+    rh = 0.0
+    rl = 0.0
+    start = lo
+    while start < hi:
+        stop = min(start + B, hi)
+        if m == -_INF:
+            m = np.float64(_block_max(x, start, stop, lanes))
+            if m == -_INF:
+                if _has_nan(x, start, stop):
+                    return m, math.nan, 0.0
+                start = stop
+                continue
+        if m == _INF:
+            return m, math.nan, 0.0
+        b, bc, bm = _block_sum32(x, start, stop, m, ah, al, lanes)
+        if bm > m:
+            if bm == _INF:
+                return bm, math.nan, 0.0
+            # the old maxima become ordinary terms: S_old exp(m - m_new) joins r
+            fh, fl = _exp_acc(m - bm, 0.0)  # exact difference of two float32 values (or < -800)
+            rh, rl = _dd_add(rh, rl, c, 0.0)
+            rh, rl = _dd_mul(rh, rl, fh, fl)
+            c = 0.0
+            m = bm
+            b, bc, bm = _block_sum32(x, start, stop, m, ah, al, lanes)
+        c = c + bc
+        rh, rl = _dd_add(rh, rl, b, 0.0)
+        start = stop
+    if rh != rh:
+        return m, math.nan, 0.0
+    sh, sl = _two_sum(c, rh)
+    return m, sh, sl + rl
+
+
+def _lse_range(x, lo, hi):  # type: ignore[no-untyped-def]
+    """``_lse_range64`` or ``_lse_range32`` by the dtype of ``x`` (chosen at compile time)."""
+    raise NotImplementedError  # pragma: no cover - only called from compiled code
+
+
+@overload(_lse_range, jit_options=_JIT_OPTIONS)
+def _lse_range_impl(x, lo, hi):  # type: ignore[no-untyped-def]  # Numba compares signatures
+    if x.dtype == types.float64:
+        return lambda x, lo, hi: _lse_range64(x, lo, hi)
+    return lambda x, lo, hi: _lse_range32(x, lo, hi)
+
+
+@jit
+def _merge(ms: Any, shs: Any, sls: Any) -> tuple[float, float, float]:
+    """Combine partial ``(m_c, S_c)`` of one slice: ``S = sum_c S_c exp(m_c - max m)``."""
+    m = -_INF
+    for c in range(ms.size):
+        if shs[c] != shs[c]:
+            return ms[c], math.nan, 0.0
+        if ms[c] > m:
+            m = ms[c]
+    if m == -_INF or m == _INF:
+        return m, 0.0 if m == -_INF else math.nan, 0.0
+    sh = 0.0
+    sl = 0.0
+    for c in range(ms.size):
+        if ms[c] == -_INF:
+            continue
+        if ms[c] == m:
+            ph, pl = shs[c], sls[c]
+        else:
+            dh, dl = _two_sum(ms[c], -m)
+            fh, fl = _exp_acc(dh, dl)
+            ph, pl = _dd_mul(shs[c], sls[c], fh, fl)
+        sh, sl = _dd_add(sh, sl, ph, pl)
+    return m, sh, sl
+
+
+@jit(inline="always")
+def _log_dd(sh: float, sl: float) -> tuple[float, float]:
+    # log(sh + sl) for sh >= 1 (the sum holds exp(0) = 1): near 1 it is log1p of the exact
+    # distance to 1, so the digits of a dominant term are not rounded away (Blanchard,
+    # Higham and Higham 2021); the low part enters to first order.
+    if sh <= 2.0:
+        uh, ul = _two_sum(sh - 1.0, sl)  # sh - 1 exact (Sterbenz)
+        return math.log1p(uh), ul / (1.0 + uh)
+    return math.log(sh), sl / sh
+
+
+@jit(inline="always")
+def _finish(m: float, sh: float, sl: float) -> tuple[float, float]:
+    """``(m + log S, sign)``; NaN when the slice needs the plain path."""
+    if sh != sh:
+        return math.nan, math.nan
+    if m == -_INF:
+        return -_INF, 0.0
+    lh, ll = _log_dd(sh, sl)
+    rh, rl = _two_sum(m, lh)
+    return rh + (rl + ll), 1.0
+
+
+# ------------------------------------------------------------------ log-sum-exp kernels
+# Rows are addressed as ``flat[offsets[r] : offsets[r] + n]`` of a 1-D contiguous view, so
+# that one kernel serves C-contiguous arrays and any strided layout whose last axis is
+# contiguous.  ``bad[r]`` marks rows that go to the plain path (+inf or NaN entries).
+
+
+def _lse_row(x, lo, hi):  # type: ignore[no-untyped-def]
+    raise NotImplementedError  # pragma: no cover - only called from compiled code
+
+
+@overload(_lse_row, jit_options=_JIT_OPTIONS)
+def _lse_row_impl(x, lo, hi):  # type: ignore[no-untyped-def]
+    if x.dtype == types.float64:
+
+        def impl64(x, lo, hi):  # type: ignore[no-untyped-def]
+            m, sh, sl = _lse_range64(x, lo, hi)
+            return _finish(m, sh, sl)
+
+        return impl64
+
+    def impl32(x, lo, hi):  # type: ignore[no-untyped-def]
+        # The error of _lse_range32 is below 2**-36 L (L = log S) plus the final rounding;
+        # the budget needs half an ULP of float32 (2**-25 |res|).  Where res = m + L
+        # cancels (m < 0, L > 2**10 |res|: log-probabilities that sum to about 1), the
+        # slice is summed again in double-double.
+        m, sh, sl = _lse_range32(x, lo, hi)
+        v, sign = _finish(m, sh, sl)
+        if not (sh != sh or m == -_INF or _log_dd(sh, sl)[0] <= 1024.0 * abs(v)):
+            m, sh, sl = _lse_range64(x, lo, hi)
+            v, sign = _finish(m, sh, sl)
+        return v, sign
+
+    return impl32
+
+
+@jit(parallel=True)
+def lse_rows(flat: Any, offsets: Any, n: int, res: Any, bad: Any, groups: int) -> None:
+    rows = offsets.size
+    for g in prange(groups):
+        for r in range(g * rows // groups, (g + 1) * rows // groups):
+            o = offsets[r]
+            v, sign = _lse_row(flat, o, o + n)
+            res[r] = v
+            bad[r] = sign != sign
+
+
+@jit(parallel=True)
+def lse_chunks(flat: Any, offsets: Any, n: int, chunks: int, pm: Any, ph: Any, pl: Any, accurate: bool) -> None:
+    """Partial sums of ``chunks`` pieces of every row (long rows, few of them); ``accurate``
+    sums float32 input in double-double (for the rows ``lse_merge`` finds cancelling)."""
+    rows = offsets.size
+    for t in prange(rows * chunks):
+        r = t // chunks
+        c = t - r * chunks
+        o = offsets[r]
+        lo = o + c * n // chunks
+        hi = o + (c + 1) * n // chunks
+        if accurate:
+            m, sh, sl = _lse_range64(flat, lo, hi)
+        else:
+            m, sh, sl = _lse_range(flat, lo, hi)
+        pm[r, c] = m
+        ph[r, c] = sh
+        pl[r, c] = sl
+
+
+@jit
+def lse_merge(pm: Any, ph: Any, pl: Any, res: Any, bad: Any, ill: Any, mo: Any, sho: Any, slo: Any) -> None:
+    """Merge the partial sums of each row; ``ill[r]``: a cheap float32 sum that cancels
+    (see ``_lse_row``), to be summed again with ``accurate=True``."""
+    for r in range(pm.shape[0]):
+        m, sh, sl = _merge(pm[r], ph[r], pl[r])
+        v, sign = _finish(m, sh, sl)
+        res[r] = v
+        bad[r] = sign != sign
+        ill[r] = not (sh != sh or m == -_INF or _log_dd(sh, sl)[0] <= 1024.0 * abs(v))
+        mo[r] = m
+        sho[r] = sh
+        slo[r] = sl
+
+
+# ------------------------------------------------------------------ softmax and log-softmax
+
+
+@jit(inline="always")
+def _recip_dd(sh: float, sl: float) -> tuple[float, float]:
+    # 1 / (sh + sl) as a double-double: one Newton correction of the rounded reciprocal
+    ih = 1.0 / sh
+    r = _fma(-ih, sh, 1.0) - ih * sl  # 1 - ih (sh + sl), the first term exact
+    return ih, ih * r
+
+
+@jit
+def _row_max(x: Any, lo: int, hi: int, lanes: Any) -> float:
+    _prefer_512()
+    return _block_max(x, lo, hi, lanes)
+
+
+@jit
+def _softmax_row64(x: Any, lo: int, hi: int, out: Any, olo: int, buf: Any, ah: Any, al: Any, lanes: Any) -> bool:
+    """softmax of ``x[lo:hi]`` into ``out[olo:olo + n]``, the row cached between passes.
+
+    Pass 1 takes the maximum ``m``; pass 2 stores ``t_i = exp(x_i - m)`` (high part in
+    ``out``, the low part in ``buf``) and sums it in double-double; pass 3 multiplies by
+    ``1/S`` in double-double and rounds once: at most 0.5 ULP plus ``2**-58``.  Returns
+    False for a row that needs the plain path (+inf or NaN).
+    """
+    _prefer_512()
+    n = hi - lo
+    m = _block_max(x, lo, hi, lanes)
+    if m == _INF:
+        return False
+    if m == -_INF:  # all -inf (or NaN): zeros, as the plain path
+        if _has_nan(x, lo, hi):
+            return False
+        for i in range(n):
+            out[_U(olo + i)] = 0.0
+        return True
+    for j in range(L):
+        ah[j] = 0.0
+        al[j] = 0.0
+    i = 0
+    while i + L <= n:
+        for j in range(L):
+            dh, dl = _two_sum(x[_U(lo + i + j)], -m)
+            if dh < -800.0:
+                dh = -800.0
+                dl = 0.0
+            yh, yl = _exp_dd(dh)
+            tl = yl + yh * dl
+            out[_U(olo + i + j)] = yh
+            buf[_U(i + j)] = tl
+            s, err = _two_sum(ah[j], yh)
+            ah[j] = s
+            al[j] = al[j] + (err + tl)
+        i += L
+    sh = 0.0
+    sl = 0.0
+    for j in range(L):
+        sh, e = _two_sum(sh, ah[j])
+        sl = sl + (e + al[j])
+    while i < n:
+        dh, dl = _two_sum(x[_U(lo + i)], -m)
+        if dh < -800.0:
+            dh = -800.0
+            dl = 0.0
+        yh, yl = _exp_dd(dh)
+        tl = yl + yh * dl
+        out[_U(olo + i)] = yh
+        buf[_U(i)] = tl
+        sh, e = _two_sum(sh, yh)
+        sl = sl + (e + tl)
+        i += 1
+    sh, sl = _fast_two_sum(sh, sl)
+    if sh != sh:
+        return False
+    ih, il = _recip_dd(sh, sl)
+    for i in range(n):
+        th = out[_U(olo + i)]
+        out[_U(olo + i)] = _fma(th, ih, th * il + buf[_U(i)] * ih)
+    return True
+
+
+@jit
+def _softmax_row32(x: Any, lo: int, hi: int, out: Any, olo: int, buf: Any, ah: Any, al: Any, lanes: Any) -> bool:
+    """As ``_softmax_row64`` for float32: ``t_i`` in the float64 buffer, rounded once."""
+    _prefer_512()
+    n = hi - lo
+    m = np.float64(_block_max(x, lo, hi, lanes))
+    if m == _INF:
+        return False
+    if m == -_INF:
+        if _has_nan(x, lo, hi):
+            return False
+        for i in range(n):
+            out[_U(olo + i)] = 0.0
+        return True
+    for j in range(L):
+        ah[j] = 0.0
+    i = 0
+    while i + L <= n:
+        for j in range(L):
+            t = _exp_f(np.float64(x[_U(lo + i + j)]) - m)
+            buf[_U(i + j)] = t
+            ah[j] = ah[j] + t
+        i += L
+    s = 0.0
+    for j in range(L):
+        s = s + ah[j]
+    while i < n:
+        t = _exp_f(np.float64(x[_U(lo + i)]) - m)
+        buf[_U(i)] = t
+        s = s + t
+        i += 1
+    if s != s:
+        return False
+    inv = 1.0 / s
+    for i in range(n):
+        out[_U(olo + i)] = buf[_U(i)] * inv
+    return True
+
+
+def _softmax_row(x, lo, hi, out, olo, buf, ah, al, lanes):  # type: ignore[no-untyped-def]
+    raise NotImplementedError  # pragma: no cover - only called from compiled code
+
+
+@overload(_softmax_row, jit_options=_JIT_OPTIONS)
+def _softmax_row_impl(x, lo, hi, out, olo, buf, ah, al, lanes):  # type: ignore[no-untyped-def]
+    if x.dtype == types.float64:
+        return lambda x, lo, hi, out, olo, buf, ah, al, lanes: _softmax_row64(x, lo, hi, out, olo, buf, ah, al, lanes)
+    return lambda x, lo, hi, out, olo, buf, ah, al, lanes: _softmax_row32(x, lo, hi, out, olo, buf, ah, al, lanes)
+
+
+@jit(parallel=True)
+def softmax_rows(flat: Any, offsets: Any, n: int, out: Any, bad: Any, groups: int) -> None:
+    """softmax of every row (rows that fit in cache); ``out`` is ``(rows * n,)`` contiguous."""
+    rows = offsets.size
+    for g in prange(groups):
+        buf = np.empty(n)
+        ah = np.empty(L)
+        al = np.empty(L)
+        lanes = np.empty(L)
+        for r in range(g * rows // groups, (g + 1) * rows // groups):
+            o = offsets[r]
+            bad[r] = not _softmax_row(flat, o, o + n, out, r * n, buf, ah, al, lanes)
+
+
+@jit(inline="always")
+def _log_softmax_one(v: float, m: float, lh: float, ll: float) -> float:
+    # log p = (x - m) - L, with x - m and the subtraction of L carried exactly and one final
+    # rounding: the dominant component is -log1p(rest), not the 0 every peer returns.
+    dh, dl = _two_sum(v, -m)
+    yh, yl = _two_sum(dh, -lh)
+    y = yh + (yl + (dl - ll))
+    return y if v > -_INF else -_INF
+
+
+@jit
+def _log_softmax_apply(x: Any, lo: int, hi: int, out: Any, olo: int, m: float, lh: float, ll: float) -> None:
+    _prefer_512()
+    for i in range(hi - lo):
+        out[_U(olo + i)] = _log_softmax_one(np.float64(x[_U(lo + i)]), m, lh, ll)
+
+
+@jit(inline="always")
+def _lse_parts(m: float, sh: float, sl: float) -> tuple[float, float, bool]:
+    """``L = log S`` as a double-double, and whether the slice is fine for the fast path."""
+    if sh != sh:
+        return 0.0, 0.0, False
+    if m == -_INF:
+        return _INF, 0.0, True
+    lh, ll = _log_dd(sh, sl)
+    return lh, ll, True
+
+
+@jit(parallel=True)
+def log_softmax_rows(flat: Any, offsets: Any, n: int, out: Any, bad: Any, groups: int) -> None:
+    """log-softmax of every row: one pass for ``(m, S)``, one (from cache) for the output."""
+    rows = offsets.size
+    for g in prange(groups):
+        for r in range(g * rows // groups, (g + 1) * rows // groups):
+            o = offsets[r]
+            m, sh, sl = _lse_range(flat, o, o + n)
+            lh, ll, ok = _lse_parts(m, sh, sl)
+            bad[r] = not ok
+            if ok:
+                _log_softmax_apply(flat, o, o + n, out, r * n, m, lh, ll)
+
+
+@jit(parallel=True)
+def log_softmax_chunks(flat: Any, offsets: Any, n: int, chunks: int, out: Any, ms: Any, lhs: Any, lls: Any) -> None:
+    """Second pass for long rows, split in ``chunks`` pieces: ``out`` from ``(m, L)``."""
+    rows = offsets.size
+    for t in prange(rows * chunks):
+        r = t // chunks
+        c = t - r * chunks
+        o = offsets[r]
+        lo = c * n // chunks
+        hi = (c + 1) * n // chunks
+        _log_softmax_apply(flat, o + lo, o + hi, out, r * n + lo, ms[r], lhs[r], lls[r])
+
+
+@jit
+def _softmax_apply(x: Any, lo: int, hi: int, out: Any, olo: int, m: float, ih: float, il: float) -> None:
+    _prefer_512()
+    if m == -_INF:  # an all -inf slice: zeros, as the plain path
+        for i in range(hi - lo):
+            out[_U(olo + i)] = 0.0
+        return
+    for i in range(hi - lo):
+        v = np.float64(x[_U(lo + i)])
+        dh, dl = _two_sum(v, -m)
+        if dh < -800.0:
+            dh = -800.0
+            dl = 0.0
+        yh, yl = _exp_dd(dh)
+        out[_U(olo + i)] = _fma(yh, ih, yh * il + (yl + yh * dl) * ih)
+
+
+@jit(parallel=True)
+def softmax_chunks(flat: Any, offsets: Any, n: int, chunks: int, out: Any, ms: Any, ihs: Any, ils: Any) -> None:
+    """Second pass for long rows: ``exp(x - m) / S`` recomputed, from ``(m, 1/S)``."""
+    rows = offsets.size
+    for t in prange(rows * chunks):
+        r = t // chunks
+        c = t - r * chunks
+        o = offsets[r]
+        lo = c * n // chunks
+        hi = (c + 1) * n // chunks
+        _softmax_apply(flat, o + lo, o + hi, out, r * n + lo, ms[r], ihs[r], ils[r])
+
+
+@jit
+def lse_finish_parts(ms: Any, shs: Any, sls: Any, bad: Any, lhs: Any, lls: Any, ihs: Any, ils: Any) -> None:
+    """Per row: ``L = log S`` and ``1/S`` in double-double from merged ``(m, S)``."""
+    for r in range(ms.size):
+        lh, ll, ok = _lse_parts(ms[r], shs[r], sls[r])
+        bad[r] = not ok
+        lhs[r] = lh
+        lls[r] = ll
+        if ok and shs[r] > 0.0:
+            ihs[r], ils[r] = _recip_dd(shs[r], sls[r])
+        else:
+            ihs[r] = 0.0
+            ils[r] = 0.0
