@@ -46,6 +46,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import mpmath
@@ -162,20 +163,97 @@ def _decide(v: Mpf, err: Mpf, fmt: Format) -> float | None:
     return round_ball(v, err, fmt)
 
 
+@dataclass
+class _Split:
+    """A value ``(a + delta) / den`` with ``a`` and ``den`` exact (dyadic) and ``delta``
+    known to ``+- err``.
+
+    Used where the exact value is a dyadic rational plus a transcendental correction
+    that can be astronomically small (``x_j - x_max - log1p(e**-180000)``): the rational
+    part may sit exactly on a rounding boundary, and no finite precision decides such a
+    ball.  `_decide_split` settles it from the sign of the correction.
+    """
+
+    a: Mpf
+    delta: Mpf
+    err: Mpf
+    den: Mpf | None = None
+
+    def ball(self, w: int) -> tuple[Mpf, Mpf]:
+        v = L.mpf_add(self.a, self.delta, w, "n")
+        err = L.mpf_add(self.err, L.mpf_shift(L.mpf_abs(v), 1 - w), w, "u")
+        if self.den is not None:
+            v = L.mpf_div(v, self.den, w, "n")
+            err = L.mpf_add(L.mpf_div(err, L.mpf_abs(self.den), w, "u"), L.mpf_shift(L.mpf_abs(v), 1 - w), w, "u")
+        return v, err
+
+
+def _fraction(t: Mpf) -> Fraction:
+    sign, man, exp, _ = t
+    f = Fraction(int(man)) * (Fraction(2) ** int(exp))
+    return -f if sign else f
+
+
+def _decide_split(sp: _Split, fmt: Format) -> float | None:
+    """Round ``(a + delta) / den`` when ``delta`` is too small to move it across a boundary.
+
+    Every rounding boundary of the format (representable values and midpoints) is a
+    multiple of ``2**B`` with ``B = emin - p``; ``a = A 2**alpha`` and
+    ``den = D 2**beta`` (D odd or 1).  So ``a / den - k 2**B`` has a numerator that is a
+    multiple of ``2**min(alpha, B + beta)``, and a boundary other than ``a / den`` lies at
+    least ``2**Lg`` away, ``Lg = min(alpha, B + beta) - mag(den)``.  If the true offset
+    ``t = delta / den`` is nonzero with a known sign and ``|t| < 2**Lg``, then
+    ``round(a/den + t) = round(a/den + sign(t) 2**(Lg - 1))``, computed exactly.
+    """
+    if L.mpf_cmp(L.mpf_abs(sp.delta), sp.err) <= 0:
+        return None  # the sign of the correction is not known
+    b_exp = fmt.emin - fmt.precision
+    lg = b_exp if sp.a == _ZERO else min(int(sp.a[2]), b_exp)
+    den_mag = 0
+    if sp.den is not None:
+        lg = min(int(sp.a[2]) if sp.a != _ZERO else b_exp, b_exp + int(sp.den[2]))
+        den_mag = _mag(sp.den)
+        lg -= den_mag
+    bound = L.mpf_add(L.mpf_abs(sp.delta), sp.err, 64, "u")
+    if sp.den is not None:
+        bound = L.mpf_div(bound, L.mpf_abs(sp.den), 64, "u")
+    if _mag(bound) > lg:  # |t| < 2**mag(bound) <= 2**lg needed
+        return None
+    positive = (sp.delta[0] == 0) != (sp.den is not None and sp.den[0] == 1)
+    value = _fraction(sp.a)
+    if sp.den is not None:
+        value /= _fraction(sp.den)
+    step = Fraction(2) ** (lg - 1)
+    return round_mpf(value + step if positive else value - step, fmt)
+
+
 def _to_mpf(x: float) -> Mpf:
     return L.from_float(float(x))
 
 
-def _run(name: str, fmt: Format, compute: Callable[[int], tuple[Mpf, Mpf] | float]) -> float:
-    """Evaluate ``compute(w) -> (value, abs_error)`` at rising precision until decided."""
+Computed = tuple[Mpf, Mpf] | float | _Split | None
+
+
+def _run(name: str, fmt: Format, compute: Callable[[int], Computed]) -> float:
+    """Evaluate ``compute(w)`` at rising precision until its rounding is decided.
+
+    ``compute`` returns a ball ``(value, abs_error)``, a `_Split`, an exact float, or
+    None (needs more precision).
+    """
     w = _start_prec(fmt)
     while w <= _MAX_PREC:
         got = compute(w)
         if isinstance(got, float):
             return got
-        r = _decide(got[0], got[1], fmt)
-        if r is not None:
-            return r
+        if got is not None:
+            if isinstance(got, _Split):
+                r = _decide(*got.ball(w), fmt)
+                if r is None:
+                    r = _decide_split(got, fmt)
+            else:
+                r = _decide(got[0], got[1], fmt)
+            if r is not None:
+                return r
         w *= 2
     raise _messages.audit_oracle_precision(name, _MAX_PREC)
 
@@ -537,7 +615,8 @@ def _weighted_sum(g: _Groups, k: int, w: int) -> tuple[Mpf, Mpf, dict[int, Mpf]]
         return _ZERO, _ZERO, {}
     # key_j - key_k = log|t_j| up to float64 rounding (relative 1e-15 of a difference,
     # absorbed by the margin of 2 below).
-    rel = (g.xf - g.xf[k]) + (g.log_weight - g.log_weight[k])
+    with np.errstate(over="ignore", invalid="ignore"):  # huge gaps overflow to -inf: skipped
+        rel = (g.xf - g.xf[k]) + (g.log_weight - g.log_weight[k])
     rel[k] = -math.inf
     second = float(np.max(rel))
     cut = second - (w + 10 + math.log2(n)) * _LN2 - 2.0
@@ -592,17 +671,25 @@ def _lse_weighted(g: _Groups, fmt: Format) -> tuple[float, float]:
 
     def compute(w: int) -> tuple[Mpf, Mpf] | None:
         u, err_u, _ = _weighted_sum(g, k, w)
-        d = L.mpf_add(_ONE, u)  # exact
-        if d == _ZERO or L.mpf_cmp(L.mpf_shift(L.mpf_abs(d), -1), err_u) < 0:
-            return None  # |1 + U| not known to within a factor 2: more precision
-        state["sign"] = sign_k * (-1.0 if d[0] else 1.0)
-        # log|S| = x_k + log|B_k| + log|1 + U|.  With |err U| <= |1 + U| / 2 the log moves
-        # by at most 2 |err U| / |1 + U|; each log and sum adds 2 units of its size.
-        lg = _log(L.mpf_abs(d), w)
+        if u == _ZERO or _mag(u) < -2:
+            # |U| < 1/4: 1 + U > 0, and log1p keeps a tiny U (never formed 1 + U exactly:
+            # U can be 2**-(10**30)).
+            state["sign"] = sign_k
+            lg = _log1p(u, w)
+            spread = _ONE  # |1 + U| >= 3/4; the error of log1p(U +- err) is <= 2 err
+        else:
+            d = L.mpf_add(_ONE, u)  # exact: U is not tiny here
+            if d == _ZERO or L.mpf_cmp(L.mpf_shift(L.mpf_abs(d), -1), err_u) < 0:
+                return None  # |1 + U| not known to within a factor 2: more precision
+            state["sign"] = sign_k * (-1.0 if d[0] else 1.0)
+            d_abs = L.mpf_abs(d)
+            lg = _log(d_abs, w)
+            spread = d_abs
         lb = _log(L.mpf_abs(g.weight[k]), w)
         head = L.mpf_add(g.x[k], lb, w, "n")
         v = L.mpf_add(head, lg, w, "n")
-        err = L.mpf_shift(L.mpf_div(err_u, L.mpf_abs(d), w, "u"), 2)
+        # With |err U| <= |1 + U| / 2, log|1 + U| moves by at most 2 |err U| / |1 + U|.
+        err = L.mpf_shift(L.mpf_div(err_u, spread, w, "u"), 2)
         size = L.mpf_add(
             L.mpf_add(L.mpf_abs(g.x[k]), L.mpf_abs(lb), w, "u"),
             L.mpf_add(L.mpf_abs(lg), L.mpf_abs(v), w, "u"),
@@ -623,15 +710,27 @@ def _lse_weighted(g: _Groups, fmt: Format) -> tuple[float, float]:
     raise _messages.audit_oracle_precision("logsumexp", _MAX_PREC)
 
 
-def _softmax_parts(g: _Groups, w: int) -> tuple[int, Mpf, Mpf, dict[int, Mpf]]:
-    """Pivot on the largest x (index m): ``D = sum_j c_j e**(x_j - x_m) >= 1`` and its
-    absolute error bound (all terms positive: no cancellation)."""
+def _softmax_parts(g: _Groups, w: int) -> tuple[int, Mpf, Mpf, Mpf, Mpf, dict[int, Mpf]]:
+    """Pivot on the largest x (index m): ``D = sum_j c_j e**(x_j - x_m) >= 1``.
+
+    Returns ``(m, D, rel_D, log_D, err_log_D, exps)``: D rounded to w bits with a bound
+    on its relative error, and ``log D = log c_m + log1p(U)`` (all terms positive: no
+    cancellation; ``1 + U`` is never formed exactly, U can be astronomically small)
+    with a bound on its absolute error.
+    """
     m = len(g.x) - 1  # np.unique sorts: the last group holds the maximum
-    u, err_u, exps = _weighted_sum(g, m, w)  # U = D / c_m - 1
-    d = L.mpf_mul(g.weight[m], L.mpf_add(_ONE, u))  # exact from the rounded U
-    err = L.mpf_mul(g.weight[m], err_u)
+    u, err_u, exps = _weighted_sum(g, m, w)  # U = D / c_m - 1 >= 0
+    cm = g.weight[m]
+    d = L.mpf_mul(cm, L.mpf_add(_ONE, u, w, "n"), w, "n")
+    # relative error of D: that of 1 + U (|err U| / (1 + U) <= |err U|) plus 2 roundings
+    rel_d = L.mpf_add(err_u, L.from_man_exp(2, -w), w, "u")
+    lg1 = _log1p(u, w)
+    log_d = L.mpf_add(_log(cm, w), lg1, w, "n")
+    # log1p(U +- err U) moves by at most err U (U >= 0); log1p, log c_m and the sum each
+    # add at most 4 units of log D.
+    err_log = L.mpf_add(err_u, L.mpf_shift(log_d, 4 - w), w, "u")
     exps[m] = _ONE
-    return m, d, err, exps
+    return m, d, rel_d, log_d, err_log, exps
 
 
 def vector(x: Any, dtype: Any, b: Any = None, *, softmax: bool = True) -> VectorReference:
@@ -709,18 +808,15 @@ def _softmax_all(
     lsm_group: list[float | None] = [None] * len(g.x)
     w = _start_prec(fmt)
     while w <= _MAX_PREC:
-        m, d, err_d, exps = _softmax_parts(g, w)
-        rel_d = L.mpf_div(err_d, d, w, "u")  # relative error of D
-        log_d = _log(d, w)  # D >= 1: log D >= 0
-        # log D moves by at most 2 rel_d (rel_d <= 1/2 always holds here: U's bound is
-        # (G + 6) 2**-w A with w >= 64), plus 2 units of rounding.
-        err_log = L.mpf_add(L.mpf_shift(rel_d, 1), L.mpf_shift(log_d, 1 - w), w, "u")
+        m, d, rel_d, log_d, err_log, exps = _softmax_parts(g, w)
         if lse_out is None:
             # logsumexp = x_m + log D: a sum that can cancel (x_m < 0 < log D): the bound is
             # absolute, err_log plus one rounding of each term.
             v = L.mpf_add(g.x[m], log_d, w, "n")
             size = L.mpf_add(L.mpf_abs(g.x[m]), L.mpf_abs(v), w, "u")
             lse_out = _decide(v, L.mpf_add(err_log, L.mpf_shift(size, 1 - w), w, "u"), fmt)
+            if lse_out is None:
+                lse_out = _decide_split(_Split(g.x[m], log_d, err_log), fmt)
         if want:
             for j in range(len(g.x)):
                 if lsm_group[j] is None:
@@ -730,8 +826,11 @@ def _softmax_all(
                     v = L.mpf_sub(diff, log_d, w, "n")
                     err = L.mpf_add(err_log, L.mpf_shift(L.mpf_abs(v), 1 - w), w, "u")
                     lsm_group[j] = _decide(v, err, fmt)
+                    if lsm_group[j] is None:
+                        # diff is exact and may sit on a boundary: decide by the sign of -log D
+                        lsm_group[j] = _decide_split(_Split(diff, L.mpf_neg(log_d), err_log), fmt)
                 if sm_group[j] is None:
-                    if g.xf[j] - g.xf[m] < under:
+                    if g.xf[j] < g.xf[m] + under:  # e**(x_j - x_m) underflows (no overflowing gap)
                         sm_group[j] = 0.0
                         continue
                     # softmax_j = e**(x_j - x_m) / D: relative error 2 (exp) + 1 (division)
@@ -791,7 +890,7 @@ def _abs_add(a: Mpf, b: Mpf, w: int) -> Mpf:
     return L.mpf_add(L.mpf_abs(a), L.mpf_abs(b), w, "u")
 
 
-def _bce_ball(x: float, y: float, wt: float, pw: float, w: int) -> tuple[Mpf, Mpf] | float:
+def _bce_ball(x: float, y: float, wt: float, pw: float, w: int) -> Computed:
     """One element of binary cross-entropy with logits, as a ball at precision w.
 
     loss = wt [pw y softplus(-x) + (1 - y) softplus(x)]   (PyTorch's definition:
@@ -817,17 +916,15 @@ def _bce_ball(x: float, y: float, wt: float, pw: float, w: int) -> tuple[Mpf, Mp
         v = L.mpf_mul(s, L.mpf_log(_TWO, w, "n"), w, "n")
         return v, _rel_err(v, 4, w)
     t = _to_mpf(x)
-    sp_neg = _softplus_value(L.mpf_neg(t), w)
-    sp_pos = _softplus_value(t, w)
-    t1 = L.mpf_mul(a, sp_neg, w, "n")
-    t2 = L.mpf_mul(c, sp_pos, w, "n")
-    v = L.mpf_add(t1, t2, w, "n")
-    # each softplus within 8 units, the product 1, the sum 1: 10 units of |t1| + |t2|
-    # (the terms share a sign for labels in [0, 1] and nonnegative weights; otherwise the
-    # bound is absolute, and by the Lindemann-Weierstrass theorem the loss is then still
-    # nonzero for x != 0).
-    err = L.mpf_shift(L.mpf_mul(_abs_add(t1, t2, w), L.from_int(_K)), -w)
-    return v, err
+    # softplus(x) = max(x, 0) + softplus(-|x|), so
+    # loss = [c x if x > 0 else -a x] + (a + c) softplus(-|x|):
+    # an exact product plus a correction that is positive for a + c > 0 (and can be as
+    # small as e**-|x|), kept apart so that the exact part may sit on a rounding boundary.
+    head = L.mpf_mul(c, t) if x > 0 else L.mpf_neg(L.mpf_mul(a, t))  # exact
+    total = L.mpf_add(a, c)  # exact
+    tail = _softplus_value(L.mpf_neg(L.mpf_abs(t)), w)  # within 8 units
+    delta = L.mpf_mul(total, tail, w, "n")
+    return _Split(head, delta, _rel_err(delta, _K, w))
 
 
 def _broadcast(value: Any, shape: tuple[int, ...], default: float) -> np.ndarray:
@@ -861,10 +958,8 @@ def bce(logits: Any, targets: Any, dtype: Any, *, weight: Any = None, pos_weight
     return out.reshape(shape).astype(fmt.storage)
 
 
-def _reduce_balls(
-    items: list[tuple[Mpf, Mpf] | float], denominator: Mpf | None, w: int
-) -> tuple[Mpf, Mpf] | float:
-    """Sum (and divide by an exact denominator) a list of balls and special floats."""
+def _reduce_balls(items: list[Computed], denominator: Mpf | None, w: int) -> Computed:
+    """Sum (and divide by an exact denominator) a list of balls, splits and special floats."""
     specials = [v for v in items if isinstance(v, float)]
     if any(math.isnan(v) for v in specials):
         return math.nan
@@ -878,21 +973,47 @@ def _reduce_balls(
         if denominator is not None and denominator[0]:
             total = -total
         return total
+    finite = [item for item in items if not isinstance(item, float)]  # a finite special is 0
+    if any(item is None for item in finite):
+        return None
+    if finite and all(isinstance(item, _Split) for item in finite):
+        # sum of exact parts exactly, of corrections with their errors plus one rounding each
+        a = _ZERO
+        delta = _ZERO
+        err = _ZERO
+        size = _ZERO
+        for item in finite:
+            assert isinstance(item, _Split)
+            a = L.mpf_add(a, item.a)
+            delta = L.mpf_add(delta, item.delta, w, "n")
+            err = L.mpf_add(err, item.err, w, "u")
+            size = L.mpf_add(size, L.mpf_abs(item.delta), w, "u")
+        err = L.mpf_add(err, L.mpf_shift(L.mpf_mul(size, L.from_int(len(finite) + 1)), -w), w, "u")
+        if denominator is not None and denominator == _ZERO:
+            if a == _ZERO and delta == _ZERO and err == _ZERO:
+                return math.nan  # 0 / 0, as PyTorch gives when every target is ignored
+            return None if L.mpf_cmp(L.mpf_abs(L.mpf_add(a, delta, w, "n")), err) <= 0 else (
+                math.inf if not L.mpf_add(a, delta, w, "n")[0] else -math.inf
+            )
+        return _Split(a, delta, err, denominator)
     v = _ZERO
     err = _ZERO
     size = _ZERO
-    for item in items:
-        if isinstance(item, float):
-            continue  # a finite special value is an exact zero
+    for item in finite:
+        if isinstance(item, _Split):
+            item = item.ball(w)
+        assert isinstance(item, tuple)
         v = L.mpf_add(v, item[0], w, "n")
         err = L.mpf_add(err, item[1], w, "u")
         size = L.mpf_add(size, L.mpf_abs(item[0]), w, "u")
     # the running sum adds one rounding of at most the partial sums' size per term
-    err = L.mpf_add(err, L.mpf_shift(L.mpf_mul(size, L.from_int(len(items) + 1)), -w), w, "u")
+    err = L.mpf_add(err, L.mpf_shift(L.mpf_mul(size, L.from_int(len(finite) + 1)), -w), w, "u")
     if denominator is not None:
         if denominator == _ZERO:
             if v == _ZERO and err == _ZERO:
-                return math.nan  # 0 / 0, as PyTorch gives when every target is ignored
+                return math.nan  # 0 / 0
+            if L.mpf_cmp(L.mpf_abs(v), err) <= 0:
+                return None
             return math.inf if not v[0] else -math.inf
         v = L.mpf_div(v, denominator, w, "n")
         err = L.mpf_add(
@@ -923,7 +1044,7 @@ def bce_reduced(
         return math.nan if reduction == "mean" else 0.0
     den = L.from_int(n) if reduction == "mean" else None
 
-    def compute(w: int) -> tuple[Mpf, Mpf] | float:
+    def compute(w: int) -> Computed:
         return _reduce_balls([_bce_ball(*args, w) for args in zip(*cols, strict=True)], den, w)
 
     return _run("binary_cross_entropy_with_logits", fmt, compute)
@@ -960,10 +1081,7 @@ class _Row:
             return [top_ball if mask[i] else -math.inf for i in range(n)]
         g = self.groups
         assert g is not None
-        m, d, err_d, _ = _softmax_parts(g, w)
-        rel_d = L.mpf_div(err_d, d, w, "u")
-        log_d = _log(d, w)
-        err_log = L.mpf_add(L.mpf_shift(rel_d, 1), L.mpf_shift(log_d, 1 - w), w, "u")
+        m, _, _, log_d, err_log, _ = _softmax_parts(g, w)
         balls: list[tuple[Mpf, Mpf] | float] = []
         for j in range(len(g.x)):
             v = L.mpf_sub(L.mpf_sub(g.x[j], g.x[m]), log_d, w, "n")
@@ -984,24 +1102,59 @@ def _ce_coefficients(
     """
     eps = _to_mpf(smoothing)
     keep = L.mpf_sub(_ONE, eps)  # exact
-    share = L.mpf_div(eps, L.from_int(n_classes), w, "n")  # eps / C, one rounding
-    share_err = L.mpf_shift(share, -w)
+    exact_share = eps == _ZERO or n_classes & (n_classes - 1) == 0  # eps / C exact: eps = 0 or C = 2**k
+    if exact_share:
+        share = L.mpf_shift(eps, -(n_classes.bit_length() - 1))
+    else:
+        share = L.mpf_div(eps, L.from_int(n_classes), w, "n")  # one rounding
     out = []
     for c in range(n_classes):
         if isinstance(target, (int, np.integer)):
             base = keep if c == int(target) else _ZERO
         else:
             base = L.mpf_mul(keep, _to_mpf(float(target[c])))  # exact
-        q = L.mpf_add(base, share, w, "n")
-        q_err = L.mpf_add(share_err, L.mpf_shift(L.mpf_abs(q), -w), w, "u")
+        if exact_share:
+            q = L.mpf_add(base, share)  # exact
+            q_err = _ZERO
+        else:
+            q = L.mpf_add(base, share, w, "n")
+            q_err = L.mpf_add(L.mpf_shift(share, -w), L.mpf_shift(L.mpf_abs(q), -w), w, "u")
         wc = _ONE if weight is None else _to_mpf(float(weight[c]))
         out.append((L.mpf_mul(wc, q), L.mpf_mul(L.mpf_abs(wc), q_err)))
     return out
 
 
+def _ce_row_split(row: _Row, coefs: list[tuple[Mpf, Mpf]], w: int) -> Computed:
+    """``sum_c coef_c (x_m - x_c) + (sum_c coef_c) log D`` with exact coefficients.
+
+    ``-log_softmax_c = (x_m - x_c) + log D`` (``x_m`` the largest logit), so the loss is
+    an exact rational plus ``S log D``: a `_Split`.
+    """
+    g = row.groups
+    assert g is not None
+    m, _, _, log_d, err_log, _ = _softmax_parts(g, w)
+    finite = row.info
+    a = _ZERO
+    total = _ZERO
+    infinite: set[float] = set()
+    for c, (cf, _) in enumerate(coefs):
+        if cf == _ZERO:
+            continue  # an exactly zero coefficient contributes 0, even at log p = -inf
+        if not finite[c]:
+            infinite.add(-math.inf if cf[0] else math.inf)  # -log p_c = +inf
+            continue
+        a = L.mpf_add(a, L.mpf_mul(cf, L.mpf_sub(g.x[m], _to_mpf(row.xf[c]))))  # exact
+        total = L.mpf_add(total, cf)  # exact
+    if infinite:
+        return math.nan if len(infinite) == 2 else infinite.pop()
+    delta = L.mpf_mul(total, log_d, w, "n")
+    err = L.mpf_add(L.mpf_mul(L.mpf_abs(total), err_log, w, "u"), L.mpf_shift(L.mpf_abs(delta), 1 - w), w, "u")
+    return _Split(a, delta, err)
+
+
 def _ce_row_ball(
     row: _Row, target: Any, weight: np.ndarray | None, smoothing: float, w: int
-) -> tuple[Mpf, Mpf] | float:
+) -> Computed:
     """``sum_c coef_c * (-log_softmax_c)`` as a ball (or a special float)."""
     n = row.xf.size
     if isinstance(target, (int, np.integer)):
@@ -1012,6 +1165,8 @@ def _ce_row_ball(
     if specials or row.kind == "nan":
         return math.nan
     coefs = _ce_coefficients(n, target, weight, smoothing, w)
+    if row.kind == "finite" and all(cf_err == _ZERO for _, cf_err in coefs):
+        return _ce_row_split(row, coefs, w)
     lsm = row.log_softmax_balls(w)
     v = _ZERO
     err = _ZERO
@@ -1139,8 +1294,8 @@ def cross_entropy(
         if n_rows == 0:
             return math.nan
 
-    def compute(w: int) -> tuple[Mpf, Mpf] | float:
-        balls: list[tuple[Mpf, Mpf] | float] = [
+    def compute(w: int) -> Computed:
+        balls: list[Computed] = [
             _ce_row_ball(rows[i], int(tg[i]) if index_targets else tg[i], wt, float(label_smoothing), w)
             if active[i]
             else 0.0
@@ -1307,9 +1462,12 @@ def cross_entropy_grad(
 # ---------------------------------------------------------------- parallel map
 
 
-def _call(args: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]) -> Any:
-    fn, a, kw = args
-    return fn(*a, **kw)
+_WORK: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
+
+
+def _run_indices(indices: list[int]) -> list[Any]:
+    """Worker side: run the inherited work items by index (nothing but ints is pickled in)."""
+    return [_WORK[i][0](*_WORK[i][1], **_WORK[i][2]) for i in indices]
 
 
 def parallel_map(
@@ -1322,10 +1480,11 @@ def parallel_map(
 ) -> list[Any]:
     """``[fn(*item, **kwargs) for item in items]`` over forked worker processes.
 
-    Uses the ``fork`` start method (the workers inherit the loaded modules: no start-up
-    cost) and ``processes`` workers (default: ``min(2, cpu count)``).  Batches smaller than
-    `min_items`, or ``processes=1``, run in this process.  `fn` must be a module-level
-    function (it is pickled by name).
+    Uses the ``fork`` start method: the workers inherit the loaded modules and the work
+    list itself, so only indices travel to them (any callable works, closures included)
+    and only results travel back (they must pickle).  ``processes`` workers (default
+    ``min(2, cpu count)``); batches smaller than `min_items`, or ``processes=1``, run in
+    this process.
 
     >>> parallel_map(pow, [(2, 3), (3, 2)], processes=1)
     [8, 9]
@@ -1334,15 +1493,26 @@ def parallel_map(
     if processes is None:
         processes = min(2, os.cpu_count() or 1)
     if processes <= 1 or len(work) < min_items or "fork" not in multiprocessing.get_all_start_methods():
-        return [_call(w) for w in work]
+        return [f(*a, **kw) for f, a, kw in work]
     import warnings
 
+    n_chunks = min(len(work), 8 * processes)
+    # interleaved chunks balance cheap and costly items that the samplers put side by side
+    chunks = [list(range(i, len(work), n_chunks)) for i in range(n_chunks)]
     ctx = multiprocessing.get_context("fork")
-    chunk = max(1, len(work) // (8 * processes))
-    with warnings.catch_warnings():
-        # JAX warns that fork() is unsafe for its threads; the workers run only mpmath and
-        # NumPy on their inherited copy of the data, never JAX.
-        warnings.filterwarnings("ignore", message=r".*fork.*", category=RuntimeWarning)
-        warnings.filterwarnings("ignore", message=r".*fork.*", category=DeprecationWarning)
-        with ctx.Pool(processes) as pool:
-            return pool.map(_call, work, chunksize=chunk)
+    _WORK[:] = work
+    try:
+        with warnings.catch_warnings():
+            # JAX warns that fork() is unsafe for its threads; the workers run only mpmath
+            # and NumPy on their inherited copy of the data, never JAX.
+            warnings.filterwarnings("ignore", message=r".*fork.*", category=RuntimeWarning)
+            warnings.filterwarnings("ignore", message=r".*fork.*", category=DeprecationWarning)
+            with ctx.Pool(processes) as pool:
+                parts = pool.map(_run_indices, chunks, chunksize=1)
+    finally:
+        _WORK.clear()
+    out: list[Any] = [None] * len(work)
+    for idx, part in zip(chunks, parts, strict=True):
+        for i, value in zip(idx, part, strict=True):
+            out[i] = value
+    return out
