@@ -119,10 +119,83 @@ def sum_dd(xp: Namespace, hi: Array, lo: Array) -> tuple[Array, Array]:
     return _dd.sum_last(xp, lanes_hi, lanes_lo)
 
 
+_STATE_FIELDS = ("m", "s_hi", "s_lo", "nan", "inf_pos", "inf_neg", "n_pinf")
+
+
 def stack(xp: Namespace, states: list[State]) -> State:
     """States of one kept shape, stacked along a new last axis (for ``merge``)."""
-    fields = ("m", "s_hi", "s_lo", "nan", "inf_pos", "inf_neg", "n_pinf")
-    return State(*(xp.stack([getattr(s, f) for s in states], axis=-1) for f in fields))
+    return State(*(xp.stack([getattr(s, f) for s in states], axis=-1) for f in _STATE_FIELDS))
+
+
+def _reshape(xp: Namespace, st: State, shape: tuple[int, ...]) -> State:
+    return State(*(xp.reshape(getattr(st, f), shape) for f in _STATE_FIELDS))
+
+
+def _concat(xp: Namespace, states: list[State]) -> State:
+    return State(*(xp.concat([getattr(s, f) for s in states], axis=0) for f in _STATE_FIELDS))
+
+
+BLOCK = 1 << 14  # entries per block of the blocked forms: temporaries of 128 KiB stay in cache
+
+
+def partial_blocked(xp: Namespace, x: Array, b: Array | None, exact: bool, clean: bool = False) -> State:
+    """``partial`` evaluated on blocks of about ``BLOCK`` entries, for large arrays.
+
+    Each of the kernel's whole-array steps streams a full-size temporary through memory;
+    on blocks the temporaries stay in cache (1.5 times faster on 10^7 float64 here).  Rows
+    are blocked as they are; a row longer than ``BLOCK`` is cut into pieces whose states
+    are merged, which is exact to about ``eps**2`` (the merge's own guarantee).  A loop of
+    whole-array calls: meant for CPU arrays, the caller decides.
+    """
+    n = x.shape[-1]
+    lead = tuple(x.shape[:-1])
+    rows = 1
+    for s in lead:
+        rows *= s
+    if n == 0 or rows * n < 4 * BLOCK:
+        return partial(xp, x, b, exact, clean)
+    x2 = xp.reshape(x, (rows, n))
+    b2 = None if b is None else xp.reshape(b, (rows, n))
+    if n <= BLOCK:
+        step = max(1, BLOCK // n)
+        parts = [
+            partial(xp, x2[i : i + step, :], None if b2 is None else b2[i : i + step, :], exact, clean)
+            for i in range(0, rows, step)
+        ]
+        return _reshape(xp, _concat(xp, parts), lead)
+    pieces = [
+        partial(xp, x2[i : i + 1, j : j + BLOCK], None if b2 is None else b2[i : i + 1, j : j + BLOCK], exact, clean)
+        for i in range(rows)
+        for j in range(0, n, BLOCK)
+    ]
+    q = -(-n // BLOCK)
+    return _reshape(xp, merge(xp, _reshape(xp, _concat(xp, pieces), (rows, q))), lead)
+
+
+def normalise_blocked(xp: Namespace, x: Array, st: State, kind: str, exact: bool, clean: bool = False) -> Array:
+    """``normalise`` on blocks of about ``BLOCK`` entries (see ``partial_blocked``)."""
+    n = x.shape[-1]
+    lead = tuple(x.shape[:-1])
+    rows = 1
+    for s in lead:
+        rows *= s
+    if n == 0 or rows * n < 4 * BLOCK:
+        return normalise(xp, x, st, kind, exact, clean)
+    x2 = xp.reshape(x, (rows, n))
+    s2 = _reshape(xp, st, (rows,))
+
+    def rows_of(i: int, k: int) -> State:
+        return State(*(getattr(s2, f)[i : i + k] for f in _STATE_FIELDS))
+
+    if n <= BLOCK:
+        step = max(1, BLOCK // n)
+        out = [normalise(xp, x2[i : i + step, :], rows_of(i, step), kind, exact, clean) for i in range(0, rows, step)]
+        return xp.reshape(xp.concat(out, axis=0), tuple(x.shape))
+    out = [
+        xp.concat([normalise(xp, x2[i : i + 1, j : j + BLOCK], rows_of(i, 1), kind, exact, clean) for j in range(0, n, BLOCK)], axis=-1)
+        for i in range(rows)
+    ]
+    return xp.reshape(xp.concat(out, axis=0), tuple(x.shape))
 
 
 def merge(xp: Namespace, st: State) -> State:
