@@ -168,6 +168,20 @@ def test_logsumexp_empty_axis(compute) -> None:  # noqa: ANN001
     assert res.tolist() == [-np.inf] * 3 and sign.tolist() == [0.0] * 3
 
 
+@pytest.mark.parametrize("shape", [(150_000,), (3, 40_000), (400, 200)], ids=["long", "long rows", "many rows"])
+def test_cache_blocked_chunks_within_budget(compute, shape: tuple[int, ...]) -> None:  # noqa: ANN001
+    """Chunks large enough for the cache-blocked forms (rows, and pieces of long rows)."""
+    a = _data(shape, "float64", seed=8)
+    a.reshape(-1)[::997] = -np.inf  # special entries inside blocks
+    chunks = tuple(max(1, s // 2) for s in shape)
+    x = da.from_array(a, chunks=chunks)
+    lse, sm = compute(snn.logsumexp(x, axis=-1), snn.log_softmax(x, axis=-1))
+    rows = a.reshape(-1, shape[-1])
+    for i in (0, rows.shape[0] - 1):
+        _lse_ok(float(np.reshape(lse, -1)[i]), rows[i], None, "float64")
+        _components_ok(sm.reshape(-1, shape[-1])[i], _oracle.log_softmax(rows[i], "float64"), "log_softmax", "float64")
+
+
 # ---------------------------------------------------------------- softmax, log-softmax
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("function", ["softmax", "log_softmax"])

@@ -314,6 +314,17 @@ def test_streamed_softmax_components_within_budget(dtype: str, function: str) ->
 
 
 @pytest.mark.parametrize("function", ["softmax", "log_softmax"])
+def test_streamed_softmax_long_chunks(function: str) -> None:
+    """Chunks long enough for the cache-blocked normalisation."""
+    rng = np.random.default_rng(12)
+    x = _vector(rng, 80_000, "wide", "float64")
+    x[::1001] = -np.inf
+    out = np.concatenate(list(getattr(streaming, function)([x[:70_000], x[70_000:]])))
+    oracle = _oracle.softmax if function == "softmax" else _oracle.log_softmax
+    _components_ok(out, oracle(x, "float64"), function, "float64")
+
+
+@pytest.mark.parametrize("function", ["softmax", "log_softmax"])
 def test_streamed_softmax_special_slices_span_chunks(function: str) -> None:
     rows = [
         [0.0, np.inf, 1.0, np.inf],  # two +inf entries in different chunks share the mass

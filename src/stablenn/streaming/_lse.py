@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from .. import _blocking
 from .. import _messages as msg
 from .._dtypes import floating, work_dtype
 from .._kernels import mergeable as mg
@@ -112,7 +113,8 @@ class LogSumExp:
         xp, xl, bl, spec, n = _prepare(chunk, b, self.axis, "chunk")
         self._check(spec, chunk, "chunk")
         with quiet(xp):
-            part = mg.partial(xp, xl, bl, spec.exact, bl is None and all_finite(xp, xl))
+            partial = mg.partial_blocked if _blocking.wanted(xp, xl) else mg.partial  # NumPy: cache blocks
+            part = partial(xp, xl, bl, spec.exact, bl is None and all_finite(xp, xl))
         self._absorb(xp, spec, part, n)
         return self
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from .. import _blocking
 from .. import _messages as msg
 from .._kernels import mergeable as mg
 from .._namespace import Array, quiet
@@ -134,7 +135,8 @@ def _second_pass(read: Callable[[], Iterator[Any]], state: LogSumExp, axis: Any,
         xp, xl, _, cspec, n = _prepare(chunk, None, axis, "chunk")
         state._check(cspec, chunk, "chunk")
         with quiet(xp):
-            y = mg.normalise(xp, xl, st, kind, spec.exact, all_finite(xp, xl))
+            normalise = mg.normalise_blocked if _blocking.wanted(xp, xl) else mg.normalise
+            y = normalise(xp, xl, st, kind, spec.exact, all_finite(xp, xl))
             if y.dtype != spec.dtype:
                 y = xp.astype(y, spec.dtype)
         seen += n

@@ -88,7 +88,8 @@ def _block_state(x: Any, b: Any = None, *, exact: bool) -> Any:
     xp = _ns(x)
     with quiet(xp):
         xw = _work(xp, x)
-        st = mg.partial(xp, xw, None if b is None else _work(xp, b), exact, b is None and all_finite(xp, xw))
+        partial = mg.partial_blocked if isinstance(x, np.ndarray) else mg.partial
+        st = partial(xp, xw, None if b is None else _work(xp, b), exact, b is None and all_finite(xp, xw))
         return _pack_state(xp, st)[..., None, :]
 
 
@@ -172,7 +173,8 @@ def _normalise_block(x: Any, packed: Any, *, kind: str, exact: bool) -> Any:
     xp = _ns(x)
     with quiet(xp):
         xw = _work(xp, x)
-        y = mg.normalise(xp, xw, unpack_state(packed), kind, exact, all_finite(xp, xw))
+        normalise = mg.normalise_blocked if isinstance(x, np.ndarray) else mg.normalise
+        y = normalise(xp, xw, unpack_state(packed), kind, exact, all_finite(xp, xw))
         return y if y.dtype == x.dtype else xp.astype(y, x.dtype)
 
 
