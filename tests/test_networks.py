@@ -449,3 +449,13 @@ def test_compare_refuses_different_output_shapes():
     b = Network([Layer(np.ones((2, 3)))])
     with pytest.raises(ValueError, match=r"outputs of the same shape.*\(4, 1\).*\(4, 3\)"):
         compare(a, b, np.ones((4, 2)))
+
+
+def test_public_names_are_exported():
+    import stablenn.networks as nw
+
+    public = {name for name in dir(nw) if not name.startswith("_")}
+    public -= {"annotations"}  # from __future__
+    assert set(nw.__all__) == {name for name in public if not type(getattr(nw, name)).__name__ == "module"}
+    for name in nw.__all__:
+        assert getattr(nw, name).__doc__ or name == "ACTIVATIONS"

@@ -141,3 +141,18 @@ def test_the_cli_module_imports_nothing_heavy():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_onnxruntime_failures_exit_2(tmp_path, capsys, monkeypatch):
+    import onnxruntime
+    from onnxruntime.capi.onnxruntime_pybind11_state import Fail
+
+    def refuse(*args, **kwargs):
+        raise Fail("[ONNXRuntimeError] : 1 : FAIL : opset 99 is not supported")
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", refuse)
+    source = write_model(tmp_path / "net.onnx")
+    out = tmp_path / "tanh.onnx"
+    code, stdout, err = run_cli(capsys, str(source), "--to", "tanh", "-o", str(out))
+    _assert_refused(code, stdout, err, "onnxruntime cannot run the models")
+    assert "opset 99 is not supported" in err and out.exists()

@@ -361,6 +361,13 @@ def networks_cli_samples(value: Any) -> ValueError:
     return ValueError(f"`--samples` must be a positive integer; got {describe(value)}.")
 
 
+def networks_cli_onnxruntime(path: str, reason: str) -> ValueError:
+    return ValueError(
+        f"the converted model was written to '{path}', but onnxruntime cannot run the models to "
+        f"measure the difference ({reason}); check the opset and element types it supports."
+    )
+
+
 # ---------------------------------------------------------------- audit machinery
 def audit_unknown_dtype(value: Any, accepted: tuple[str, ...]) -> TypeError:
     return TypeError(

@@ -98,7 +98,13 @@ def run(args: argparse.Namespace) -> int:
     onnx.save(converted, str(target))
     hidden = [i for i, a in enumerate(net.activations[:-1]) if a == rule.source]
     x = np.random.default_rng(args.seed).standard_normal((args.samples, net.n_inputs))
-    difference = compare(model, converted, x)
+    try:
+        difference = compare(model, converted, x)
+    except Exception as error:  # onnxruntime raises plain Exception subclasses of its own
+        if not type(error).__module__.startswith("onnxruntime"):
+            raise
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return _fail(msg.networks_cli_onnxruntime(str(target), reason))
     if hidden:
         print(f"converted {len(hidden)} {rule.source} hidden layer{'s' if len(hidden) > 1 else ''} to {rule.target}: {target}")
     else:
