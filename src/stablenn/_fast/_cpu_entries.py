@@ -27,6 +27,13 @@ MIN_ELEMENTS: dict[str, int] = {
     "logsumexp": 1 << 14,
     "softmax": 1 << 14,
     "log_softmax": 1 << 14,
+    "sigmoid": 1 << 14,
+    "softplus": 1 << 14,
+    "log_sigmoid": 1 << 14,
+    "sigmoid_grad": 1 << 14,
+    "tanh_grad": 1 << 14,
+    "binary_cross_entropy_with_logits": 1 << 14,
+    "cross_entropy_with_logits": 1 << 14,
 }
 
 _FORCED = False
@@ -102,8 +109,67 @@ def _applies_normalise(name: str) -> Callable[[Any], bool]:
     return applies
 
 
+def _applies_elementwise(name: str) -> Callable[[Any], bool]:
+    def applies(x: Any) -> bool:
+        return (
+            _plain_ndarray(x)
+            and _big_enough(name, x)
+            and (x.flags.c_contiguous or x.flags.f_contiguous)
+            and _enabled()
+        )
+
+    return applies
+
+
+def _weight_ok(w: Any, shape: tuple[int, ...]) -> bool:
+    """A weight the BCE kernel reads: None, one value, or one per position of the last axis."""
+    if w is None:
+        return True
+    if not _plain_ndarray(w):
+        return False
+    if all(s == 0 for s in w.strides) or w.size <= 1:
+        return True
+    return bool(w.ndim) and all(s == 0 for s in w.strides[:-1]) and w.strides[-1] == w.itemsize
+
+
+def _applies_bce(x: Any, y: Any, w: Any, pw: Any, reduction: str) -> bool:
+    return (
+        _plain_ndarray(x)
+        and _plain_ndarray(y)
+        and y.dtype == x.dtype
+        and _big_enough("binary_cross_entropy_with_logits", x)
+        and x.flags.c_contiguous
+        and y.flags.c_contiguous
+        and _weight_ok(w, x.shape)
+        and _weight_ok(pw, x.shape)
+        and _enabled()
+    )
+
+
+def _applies_ce(x: Any, targets: Any, w: Any, ignore_index: Any, eps: float, reduction: str) -> bool:
+    import numpy as np
+
+    return (
+        _plain_ndarray(x)
+        and _plain_ndarray(targets)
+        and (w is None or (_plain_ndarray(w) and w.ndim == 1))
+        and x.ndim >= 1
+        and _big_enough("cross_entropy_with_logits", x)
+        and _rows_readable(x)
+        and (ignore_index is None or abs(int(ignore_index)) < 2**62)
+        and np.issubdtype(targets.dtype, np.integer)
+        and _enabled()
+    )
+
+
 _FLOATS = ("float32", "float64")
 
 _dispatch.register("logsumexp", "numpy", _FLOATS, _loader("logsumexp"), _applies_logsumexp)
 _dispatch.register("softmax", "numpy", _FLOATS, _loader("softmax"), _applies_normalise("softmax"))
 _dispatch.register("log_softmax", "numpy", _FLOATS, _loader("log_softmax"), _applies_normalise("log_softmax"))
+for _name in ("sigmoid", "softplus", "log_sigmoid", "sigmoid_grad", "tanh_grad"):
+    _dispatch.register(_name, "numpy", _FLOATS, _loader(_name), _applies_elementwise(_name))
+_dispatch.register(
+    "binary_cross_entropy_with_logits", "numpy", _FLOATS, _loader("binary_cross_entropy_with_logits"), _applies_bce
+)
+_dispatch.register("cross_entropy_with_logits", "numpy", _FLOATS, _loader("cross_entropy_with_logits"), _applies_ce)

@@ -182,3 +182,186 @@ def softmax(x: np.ndarray) -> np.ndarray:
 def log_softmax(x: np.ndarray) -> np.ndarray:
     """Fast path of ``stablenn.log_softmax`` over the last axis."""
     return _normalise("log_softmax", x)
+
+
+# ------------------------------------------------------------------ elementwise functions
+
+_ELEMENTWISE = {"sigmoid": 0, "softplus": 1, "log_sigmoid": 2, "sigmoid_grad": 3, "tanh_grad": 4}
+
+
+def _chunks(n: int, period: int = 1) -> int:
+    """Pieces of at least ``MIN_CHUNK`` elements (whole rows of ``period``), 8 per thread at most."""
+    rows = max(1, n // period)
+    return max(1, min(8 * _threads(), rows, n // MIN_CHUNK))
+
+
+def _elementwise(name: str) -> Any:
+    kind = _ELEMENTWISE[name]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        out = np.empty_like(x)  # same memory order as a C- or F-contiguous x
+        if x.size:
+            xf = x.ravel(order="K")
+            _run_parallel(J.elementwise, kind, xf, out.ravel(order="K"), _chunks(x.size))
+        return out
+
+    run.__name__ = name
+    run.__doc__ = f"Fast path of ``stablenn.{name}`` (C- or F-contiguous arrays)."
+    return run
+
+
+sigmoid = _elementwise("sigmoid")
+softplus = _elementwise("softplus")
+log_sigmoid = _elementwise("log_sigmoid")
+sigmoid_grad = _elementwise("sigmoid_grad")
+tanh_grad = _elementwise("tanh_grad")
+
+
+# ------------------------------------------------------------------ losses
+
+
+def weight_vector(w: Any, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The values of a weight broadcast to ``shape``: 1 value (all strides 0), one value per
+    position of the last axis (strides 0 but the last), or None for any other layout."""
+    if w is None:
+        return np.ones(1)
+    if all(s == 0 for s in w.strides) or w.size <= 1:
+        return np.ascontiguousarray(w.reshape(-1)[:1])
+    if w.ndim and all(s == 0 for s in w.strides[:-1]) and w.strides[-1] == w.itemsize:
+        return w[(0,) * (w.ndim - 1)]
+    return None
+
+
+def _reduce(sh: float, sl: float, spec: float, reduction: str, den: float | None, dtype: Any) -> np.ndarray:
+    """The plain path's ``reduce`` on a double-double total ``sh + sl``: non-finite losses
+    (``spec``) decide the total as plain addition would; the float64 mean is a
+    double-double quotient rounded once."""
+    with np.errstate(all="ignore"):
+        sh = float(np.float64(sh) + np.float64(spec))
+        if den is None:
+            total = sh + sl
+        elif dtype == np.float64 and math.isfinite(sh) and den != 0.0:
+            qh = sh / den
+            p, e = _two_prod(qh, den)
+            r = ((sh - p) - e) + sl
+            total = qh + r / den
+        else:
+            total = float(np.float64(sh + sl) / np.float64(den))
+    return np.asarray(total, dtype=dtype)
+
+
+def _split(a: float) -> tuple[float, float]:
+    # Veltkamp: a == hi + lo with 26-bit halves; scaled down first where 2**27 a would overflow
+    scale = 1.0
+    if abs(a) > 2.0**995:
+        a, scale = a * 2.0**-28, 2.0**28
+    t = 134217729.0 * a
+    hi = t - (t - a)
+    return hi * scale, (a - hi) * scale
+
+
+def _two_prod(a: float, b: float) -> tuple[float, float]:
+    """``p + e == a * b`` exactly (barring underflow), ``p = fl(a * b)`` (Dekker)."""
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def binary_cross_entropy_with_logits(x: np.ndarray, y: np.ndarray, w: Any, pw: Any, reduction: str) -> np.ndarray:
+    """Fast path of ``stablenn.binary_cross_entropy_with_logits`` (contiguous x and y)."""
+    from ..._kernels import losses as plain_losses
+
+    shape = x.shape
+    n = x.size
+    wv = weight_vector(w, shape)
+    pwv = weight_vector(pw, shape)
+    assert wv is not None and pwv is not None
+    period = shape[-1] if x.ndim and (wv.size > 1 or pwv.size > 1) else 1
+    write = reduction == "none"
+    out = np.empty(shape, x.dtype) if write else np.empty(1, x.dtype)
+    chunks = _chunks(n, period) if n else 1
+    acc = np.zeros((chunks, 3))
+    if n:
+        _run_parallel(J.bce, x.reshape(-1), y.reshape(-1), wv, pwv, period, out.reshape(-1), write, chunks, acc)
+    sh, sl = _dd_total(acc[:, 0], acc[:, 1])
+    spec = 0.0
+    if acc[:, 2].sum():
+        wb = np.broadcast_to(np.ones(1, x.dtype) if w is None else w, shape)
+        pwb = np.broadcast_to(np.ones(1, x.dtype) if pw is None else pw, shape)
+        work, exact = (np.float64, x.dtype == np.float64)
+        idx = np.flatnonzero(~(np.isfinite(x) & np.isfinite(y) & np.isfinite(wb) & np.isfinite(pwb)).reshape(-1))
+        take = lambda a: np.ascontiguousarray(a.reshape(-1)[idx], dtype=work)  # noqa: E731
+        with np.errstate(all="ignore"):
+            hi, lo = plain_losses.binary_cross_entropy(
+                np, take(x), take(y), None if w is None else take(wb), None if pw is None else take(pwb), exact
+            )
+        if write:
+            out.reshape(-1)[idx] = hi + lo
+        fin = np.isfinite(hi)
+        if int(acc[:, 2].sum()) != idx.size:  # a non-finite loss from finite inputs: all plain
+            return _plain_bce(x, y, w, pw, reduction)
+        sh, sl = _dd_total(np.concatenate([[sh], hi[fin]]), np.concatenate([[sl], lo[fin]]))
+        spec = float(np.sum(hi[~fin]))
+    if write:
+        return out
+    return _reduce(sh, sl, spec, reduction, float(n) if reduction == "mean" else None, x.dtype)
+
+
+def _plain_bce(x: np.ndarray, y: np.ndarray, w: Any, pw: Any, reduction: str) -> np.ndarray:
+    from ... import _dispatch
+    from ...losses import binary_cross_entropy_with_logits as public
+
+    with _dispatch.plain_only():
+        return public(x, y, weight=w, pos_weight=pw, reduction=reduction)  # type: ignore[no-any-return]
+
+
+def _dd_total(hs: np.ndarray, ls: np.ndarray) -> tuple[float, float]:
+    """Exact-enough double-double sum of a few (hi, lo) pairs."""
+    s = math.fsum(list(hs) + list(ls))
+    return s, math.fsum(list(hs) + list(ls) + [-s])
+
+
+def cross_entropy_with_logits(
+    x: np.ndarray, targets: np.ndarray, w: Any, ignore_index: int | None, eps: float, reduction: str
+) -> np.ndarray:
+    """Fast path of ``stablenn.cross_entropy_with_logits`` with class-index targets."""
+    from ..._kernels import losses as plain_losses
+
+    layout = rows_layout(x)
+    assert layout is not None
+    flat, offsets, n = layout
+    kept = x.shape[:-1]
+    rows = offsets.size
+    t = np.ascontiguousarray(targets.reshape(-1), dtype=np.int64)
+    wv = np.ones(1) if w is None else np.ascontiguousarray(w)
+    use_ignore = ignore_index is not None
+    ignore = int(ignore_index) if use_ignore else 0
+    write = reduction == "none"
+    out = np.empty(rows, x.dtype) if write else np.empty(1, x.dtype)
+    bad = np.zeros(rows, np.bool_)
+    groups = max(1, min(rows, 8 * _threads()))
+    acc = np.zeros((groups, 4))
+    if rows:
+        _run_parallel(J.cross_entropy, flat, offsets, n, t, wv, ignore, use_ignore, float(eps), out, write, bad, groups, acc)
+    sh, sl = _dd_total(acc[:, 0], acc[:, 1])
+    wh, wl = _dd_total(acc[:, 2], acc[:, 3])
+    spec = 0.0
+    if bad.any():
+        which = np.flatnonzero(bad)
+        xw, exact = _plain_work(_rows_of(flat, offsets, n, which))
+        tw = t[which]
+        ww = None if w is None else np.asarray(w, dtype=np.float64)
+        ign = None if not use_ignore else tw == ignore
+        with np.errstate(all="ignore"):
+            hi, lo, w_t = plain_losses.cross_entropy_index(np, xw, tw, ww, ign, eps, exact)
+        if write:
+            out[which] = hi + lo
+        fin = np.isfinite(hi)
+        sh, sl = _dd_total(np.concatenate([[sh], hi[fin]]), np.concatenate([[sl], lo[fin]]))
+        spec = float(np.sum(hi[~fin]))
+        wh, wl = _dd_total(np.concatenate([[wh], w_t]), np.array([wl]))
+    if write:
+        return out.reshape(kept)
+    den = wh + wl if reduction == "mean" else None
+    return _reduce(sh, sl, spec, reduction, den, x.dtype)

@@ -262,9 +262,10 @@ def _dd_mul(ah: float, al: float, bh: float, bl: float) -> tuple[float, float]:
 
 
 @jit(inline="always")
-def _exp_dd(d: float) -> tuple[float, float]:
-    # exp(d) = 2**e * 2**(j/128) * exp(r): see the module docstring.  d <= 0; NaN propagates
-    # (the table index is masked, so garbage bits never index out of range).
+def _exp_parts(d: float) -> tuple[float, float, Any]:
+    # exp(d) = 2**e * (yh + yl), yh + yl = 2**(j/128) * exp(r) in [1, 2): see the module
+    # docstring.  d <= 0; NaN propagates (the table index is masked, so garbage bits never
+    # index out of range).
     d = -746.0 if d < -746.0 else d  # exp(-746) rounds to 0; keeps k in range
     t = d * _INV_C + _SHIFTER
     kf = t - _SHIFTER
@@ -272,13 +273,18 @@ def _exp_dd(d: float) -> tuple[float, float]:
     r = d - kf * _C_HI  # exact
     r = r - kf * _C_LO
     j = k & (_EXP_N - 1)
-    e = np.int32(k >> 7)
     p = r + r * r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0)))))
     th = _EXP_T_HI[j]
     q = th * p + _EXP_T_LO[j]
     yh = th + q
     yl = q - (yh - th)  # Fast2Sum: |th| >= |q|
+    return yh, yl, np.int32(k >> 7)
+
+
+@jit(inline="always")
+def _exp_dd(d: float) -> tuple[float, float]:
     # one rounding, subnormal results included (the low part is then below resolution)
+    yh, yl, e = _exp_parts(d)
     return _ldexp(yh, e), _ldexp(yl, e)
 
 
@@ -309,7 +315,8 @@ def _log1p_dd(e: float) -> tuple[float, float]:
     ph, pl = _fast_two_sum(t, t * t * P)
     pl = pl + tl / (1.0 + t)  # log1p(t + tl) = log1p(t) + tl / (1 + t) + O(tl^2)
     h, l = _two_sum(_LOG_T_HI[j], ph)
-    return h, l + (pl + _LOG_T_LO[j])
+    # normalised: for tiny e everything but the rounding of 1 + e sits in the low part
+    return _fast_two_sum(h, l + (pl + _LOG_T_LO[j]))
 
 
 @jit
@@ -345,6 +352,17 @@ def _exp_acc(dh: float, dl: float) -> tuple[float, float]:
     yh, yl = _dd_add(eh, el, 1.0, 0.0)
     ki = np.int32(k)
     return _ldexp(yh, ki), _ldexp(yl, ki)
+
+
+def _is64(x):  # type: ignore[no-untyped-def]
+    """Whether ``x`` is a float64 array: a constant of the compiled code."""
+    raise NotImplementedError  # pragma: no cover - only called from compiled code
+
+
+@overload(_is64, jit_options=_JIT_OPTIONS)
+def _is64_impl(x):  # type: ignore[no-untyped-def]
+    wide = x.dtype == types.float64
+    return lambda x: wide
 
 
 # ------------------------------------------------------------------ log-sum-exp building blocks
@@ -952,3 +970,402 @@ def lse_finish_parts(ms: Any, shs: Any, sls: Any, bad: Any, lhs: Any, lls: Any, 
         else:
             ihs[r] = 0.0
             ils[r] = 0.0
+
+
+# ------------------------------------------------------------------ elementwise functions
+# Elementwise kernels take a 1-D contiguous ``x`` and write ``out`` (its dtype).  float64 is
+# evaluated in double-double and rounded once (0.5 ULP plus about 2**-58); float32 in
+# float64 from the high parts, rounded once to float32.  +-inf, -0 and NaN give the plain
+# path's answers (each kernel's comment says how).
+
+
+@jit(inline="always")
+def _div_dd(nh: float, nl: float, dh: float, dl: float) -> tuple[float, float]:
+    # (nh + nl) / (dh + dl) as a double-double: one division, one exact residual (FMA)
+    ih = 1.0 / dh
+    qh = nh * ih
+    r = _fma(-qh, dh, nh) + (nl - qh * dl)
+    return qh, r * ih
+
+
+@jit(inline="always")
+def _sigmoid64(v: float) -> float:
+    # sigma(x) = 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0, e = exp(-|x|) <= 1:
+    # exp never overflows and the negative tail keeps its subnormal results.  +-inf give
+    # 1 and 0 through e = 0; -0 gives 0.5; NaN propagates.
+    eh, el = _exp_dd(-abs(v))
+    dh, dl = _fast_two_sum(1.0, eh)  # 1 + e exactly
+    dl = dl + el
+    if v >= 0.0:
+        qh, ql = _div_dd(1.0, 0.0, dh, dl)
+    else:
+        qh, ql = _div_dd(eh, el, dh, dl)
+    return qh + ql
+
+
+@jit(inline="always")
+def _sigmoid32(v: float) -> float:
+    e = _exp_f(-abs(v))
+    return (1.0 if v >= 0.0 else e) / (1.0 + e)
+
+
+@jit(inline="always")
+def _softplus_dd(v: float) -> tuple[float, float]:
+    # softplus(x) = max(x, 0) + log1p(exp(-|x|)): exp never overflows, the tail below
+    # about -36 keeps full relative accuracy (log1p(e) ~ e); +inf gives +inf, -inf gives 0.
+    eh, el = _exp_dd(-abs(v))
+    th, tl = _log1p_dd(eh)
+    tl = tl + el / (1.0 + eh)
+    pos = v if v > 0.0 else 0.0
+    if pos == _INF:
+        return _INF, 0.0
+    sh, sl = _two_sum(pos, th)
+    return sh, sl + tl
+
+
+@jit(inline="always")
+def _softplus32(v: float) -> float:
+    t = _log1p_dd(_exp_f(-abs(v)))[0]
+    pos = v if v > 0.0 else 0.0
+    return pos + t
+
+
+@jit(inline="always")
+def _sech2_dd(a: float, scale: Any) -> float:
+    # 2**scale e / (1 + e)^2 with e = exp(-a), a = |x| >= 0: sigma'(x) = sigma(x) sigma(-x)
+    # without the cancellation of 1 - sigma, so the tails keep full relative accuracy.  The
+    # factor 2**scale is applied before the one rounding (a subnormal result rounded first
+    # and scaled after would be off by up to 2**scale / 2 ULP).
+    yh, yl, k = _exp_parts(-a)
+    eh = _ldexp(yh, k)
+    el = _ldexp(yl, k)
+    sh, sl = _fast_two_sum(1.0, eh)
+    sl = sl + el
+    dh, dl = _dd_mul(sh, sl, sh, sl)
+    qh, ql = _div_dd(yh, yl, dh, dl)
+    return _ldexp(qh + ql, k + scale)
+
+
+@jit(inline="always")
+def _sech2_32(a: float) -> float:
+    e = _exp_f(-a)
+    s = 1.0 + e
+    return e / (s * s)
+
+
+@jit(parallel=True)
+def elementwise(kind: int, x: Any, out: Any, chunks: int) -> None:
+    """``out = f(x)`` for ``kind`` 0 sigmoid, 1 softplus, 2 log_sigmoid, 3 sigmoid_grad,
+    4 tanh_grad; ``chunks`` pieces scheduled across the threads."""
+    n = x.size
+    for c in prange(chunks):
+        _elementwise_range(kind, x, out, c * n // chunks, (c + 1) * n // chunks)
+
+
+@jit
+def _elementwise_range64(kind: int, x: Any, out: Any, lo: int, hi: int) -> None:
+    _prefer_512()
+    if kind == 0:
+        for i in range(lo, hi):
+            out[_U(i)] = _sigmoid64(x[_U(i)])
+    elif kind == 1:
+        for i in range(lo, hi):
+            h, l = _softplus_dd(x[_U(i)])
+            out[_U(i)] = h + l
+    elif kind == 2:
+        # log sigma(x) = -softplus(-x): log(-inf) = -inf, log(+inf) = -0
+        for i in range(lo, hi):
+            h, l = _softplus_dd(-x[_U(i)])
+            out[_U(i)] = -(h + l)
+    elif kind == 3:
+        for i in range(lo, hi):
+            v = x[_U(i)]
+            r = _sech2_dd(abs(v), np.int32(0))
+            out[_U(i)] = r if v == v else v
+    else:
+        # tanh'(x) = 4 e / (1 + e)^2 with e = exp(-2|x|) = 4 sigma'(2x); |x| clipped at
+        # 1000 (exp(-2000) is 0 in every dtype) so that 2|x| never overflows
+        for i in range(lo, hi):
+            v = x[_U(i)]
+            a = min(abs(v), 1000.0)
+            r = _sech2_dd(2.0 * a, np.int32(2))
+            out[_U(i)] = r if v == v else v
+
+
+@jit
+def _elementwise_range32(kind: int, x: Any, out: Any, lo: int, hi: int) -> None:
+    _prefer_512()
+    if kind == 0:
+        for i in range(lo, hi):
+            out[_U(i)] = _sigmoid32(np.float64(x[_U(i)]))
+    elif kind == 1:
+        for i in range(lo, hi):
+            out[_U(i)] = _softplus32(np.float64(x[_U(i)]))
+    elif kind == 2:
+        for i in range(lo, hi):
+            out[_U(i)] = -_softplus32(-np.float64(x[_U(i)]))
+    elif kind == 3:
+        for i in range(lo, hi):
+            v = np.float64(x[_U(i)])
+            r = _sech2_32(abs(v))
+            out[_U(i)] = r if v == v else v
+    else:
+        for i in range(lo, hi):
+            v = np.float64(x[_U(i)])
+            r = 4.0 * _sech2_32(2.0 * min(abs(v), 1000.0))
+            out[_U(i)] = r if v == v else v
+
+
+def _elementwise_range(kind, x, out, lo, hi):  # type: ignore[no-untyped-def]
+    raise NotImplementedError  # pragma: no cover - only called from compiled code
+
+
+@overload(_elementwise_range, jit_options=_JIT_OPTIONS)
+def _elementwise_range_impl(kind, x, out, lo, hi):  # type: ignore[no-untyped-def]
+    if x.dtype == types.float64:
+        return lambda kind, x, out, lo, hi: _elementwise_range64(kind, x, out, lo, hi)
+    return lambda kind, x, out, lo, hi: _elementwise_range32(kind, x, out, lo, hi)
+
+
+# ------------------------------------------------------------------ binary cross-entropy
+
+
+@jit(inline="always")
+def _bce64(v: float, y: float, w: float, pw: float, has_pw: bool) -> tuple[float, float]:
+    # loss = pw y softplus(-x) + (1 - y) softplus(x), times w: both terms >= 0 for y in
+    # [0, 1], so nothing cancels (the sheet's max(x, 0) - x y + log1p(e^-|x|) loses the
+    # digits of (1 - y) x for soft labels).  Every step in double-double; x finite.
+    eh, el = _exp_dd(-abs(v))
+    th, tl = _log1p_dd(eh)
+    tl = tl + el / (1.0 + eh)
+    pos = v if v > 0.0 else 0.0
+    neg = pos - v  # max(-x, 0), exact
+    ah, al = _two_sum(neg, th)
+    al = al + tl
+    bh, bl = _two_sum(pos, th)
+    bl = bl + tl
+    if has_pw:
+        c1h = y * pw
+        c1l = _fma(y, pw, -c1h)
+    else:
+        c1h = y
+        c1l = 0.0
+    c2h, c2l = _two_sum(1.0, -y)  # 1 - y exactly
+    p1h, p1l = _dd_mul(c1h, c1l, ah, al)
+    p2h, p2l = _dd_mul(c2h, c2l, bh, bl)
+    hh, hl = _dd_add(p1h, p1l, p2h, p2l)
+    if w != 1.0:
+        hh, hl = _dd_mul(hh, hl, w, 0.0)
+    return hh, hl
+
+
+@jit(inline="always")
+def _bce32(v: float, y: float, w: float, pw: float) -> float:
+    t = _log1p_dd(_exp_f(-abs(v)))[0]
+    pos = v if v > 0.0 else 0.0
+    neg = pos - v
+    return w * (y * pw * (neg + t) + (1.0 - y) * (pos + t))
+
+
+@jit(parallel=True)
+def bce(x: Any, y: Any, wv: Any, pwv: Any, period: int, out: Any, write: bool, chunks: int, acc: Any) -> None:
+    """Binary cross-entropy of contiguous ``x``, ``y`` (same layout); the weights ``wv``,
+    ``pwv`` hold 1 value (a scalar) or ``period`` values, one per position along the last
+    axis (``period`` = its length, which divides every chunk boundary).
+
+    ``write``: store each loss in ``out`` (reduction 'none').  ``acc[c]`` receives per
+    chunk the double-double sum of the losses (hi, lo) and the count of special entries
+    (non-finite logits, labels or weights, or a non-finite loss), which the kernel leaves
+    to the plain path.
+    """
+    n = x.size
+    rows = n // period
+    for c in prange(chunks):
+        lo = (c * rows // chunks) * period
+        hi = ((c + 1) * rows // chunks) * period
+        sh, sl, nspec = _bce_range(x, y, wv, pwv, period, out, write, lo, hi)
+        acc[c, 0] = sh
+        acc[c, 1] = sl
+        acc[c, 2] = nspec
+
+
+@jit(inline="always")
+def _bce_one(v: float, yy: float, w: float, pw: float, has_pw: bool, wide: bool) -> tuple[float, float, bool]:
+    special = not (abs(v) < _INF and abs(yy) < _INF and abs(w) < _INF and abs(pw) < _INF)
+    vs = 0.0 if special else v
+    if wide:
+        h, l = _bce64(vs, yy, w, pw, has_pw)
+    else:
+        h = _bce32(vs, yy, w, pw)
+        l = 0.0
+    return h, l, special or not abs(h) < _INF
+
+
+@jit
+def _bce_range(x: Any, y: Any, wv: Any, pwv: Any, period: int, out: Any, write: bool, lo: int, hi: int) -> tuple[float, float, float]:
+    _prefer_512()
+    ah = np.zeros(L)
+    al = np.zeros(L)
+    ns = np.zeros(L)
+    vector_w = wv.size > 1
+    vector_pw = pwv.size > 1
+    has_pw = vector_pw or pwv[0] != 1.0
+    wide = _is64(x)
+    # one segment per row when a weight varies along the last axis, else the whole range
+    seg = period if (vector_w or vector_pw) else hi - lo
+    sh = 0.0
+    sl = 0.0
+    nspec = 0.0
+    start = lo
+    while start < hi:
+        stop = min(start + seg, hi)
+        i = start
+        while i + L <= stop:
+            for j in range(L):
+                k = i + j
+                col = k - start
+                v = np.float64(x[_U(k)])
+                yy = np.float64(y[_U(k)])
+                w = np.float64(wv[_U(col)] if vector_w else wv[0])
+                pw = np.float64(pwv[_U(col)] if vector_pw else pwv[0])
+                h, l, special = _bce_one(v, yy, w, pw, has_pw, wide)
+                if write:
+                    out[_U(k)] = h + l
+                h = 0.0 if special else h
+                l = 0.0 if special else l
+                s, e = _two_sum(ah[j], h)
+                ah[j] = s
+                al[j] = al[j] + (e + l)
+                ns[j] = ns[j] + (1.0 if special else 0.0)
+            i += L
+        while i < stop:
+            col = i - start
+            v = np.float64(x[_U(i)])
+            yy = np.float64(y[_U(i)])
+            w = np.float64(wv[_U(col)] if vector_w else wv[0])
+            pw = np.float64(pwv[_U(col)] if vector_pw else pwv[0])
+            h, l, special = _bce_one(v, yy, w, pw, has_pw, wide)
+            if write:
+                out[_U(i)] = h + l
+            if special:
+                nspec += 1.0
+            else:
+                sh, e = _two_sum(sh, h)
+                sl = sl + (e + l)
+            i += 1
+        start = stop
+    for j in range(L):
+        sh, e = _two_sum(sh, ah[j])
+        sl = sl + (e + al[j])
+        nspec = nspec + ns[j]
+    return sh, sl, nspec
+
+
+# ------------------------------------------------------------------ softmax cross-entropy
+
+
+@jit(parallel=True)
+def cross_entropy(
+    flat: Any, offsets: Any, n: int, t: Any, wv: Any, ignore: int, use_ignore: bool,
+    eps: float, out: Any, write: bool, bad: Any, groups: int, acc: Any,
+) -> None:
+    """Cross-entropy of each row against class index ``t[r]``.
+
+    Per row: ``(m, S)`` in one pass (``_lse_range``), ``L = log S``, and
+    ``loss = L - (x_t - m)`` with ``x_t - m`` carried exactly: at the argmax this is
+    ``log1p(rest)``, which a rounded log-softmax returns as 0.  With label smoothing a
+    second pass over the cached row adds ``eps/C sum_c w_c (L - (x_c - m))`` (terms >= 0).
+    ``acc[g]``: per group the double-double sum of the losses and of their target weights.
+    ``bad[r]``: rows holding +inf or NaN, or whose loss is infinite (a ``-inf`` logit),
+    left to the plain path.
+    """
+    rows = offsets.size
+    for g in prange(groups):
+        sh = 0.0
+        sl = 0.0
+        wh = 0.0
+        wl = 0.0
+        for r in range(g * rows // groups, (g + 1) * rows // groups):
+            bad[r] = False
+            tr = t[r]
+            if use_ignore and tr == ignore:
+                if write:
+                    out[r] = 0.0
+                continue
+            o = offsets[r]
+            m, s_h, s_l = _lse_range(flat, o, o + n)
+            if s_h != s_h:
+                bad[r] = True
+                continue
+            w_t = np.float64(wv[0] if wv.size == 1 else wv[tr])
+            lh, ll, h, l = _ce_row(flat, o, n, tr, wv, eps, m, s_h, s_l)
+            if w_t != 1.0:
+                h, l = _dd_mul(h, l, w_t, 0.0)
+            h, l = _ce_smooth(flat, o, n, wv, eps, m, lh, ll, h, l)
+            if not abs(h) < _INF:  # an infinite loss (a -inf logit): the plain path's limits
+                bad[r] = True
+                continue
+            if write:
+                out[r] = h + l
+            sh, e = _two_sum(sh, h)
+            sl = sl + (e + l)
+            wh, e = _two_sum(wh, w_t)
+            wl = wl + e
+        acc[g, 0] = sh
+        acc[g, 1] = sl
+        acc[g, 2] = wh
+        acc[g, 3] = wl
+
+
+@jit(inline="always")
+def _ce_row(flat: Any, o: int, n: int, tr: int, wv: Any, eps: float, m: float, s_h: float, s_l: float) -> tuple[float, float, float, float]:
+    """``(L_hi, L_lo, nll_hi, nll_lo)``, scaled by ``1 - eps`` when smoothing."""
+    if m == -_INF:  # all -inf: every class has -log p = +inf
+        return 0.0, 0.0, _INF, 0.0
+    lh, ll = _log_dd(s_h, s_l)
+    v = np.float64(flat[_U(o + tr)])
+    if v == -_INF:
+        h = _INF
+        l = 0.0
+    else:
+        dh, dl = _two_sum(v, -m)
+        h, l = _two_sum(lh, -dh)
+        l = l + (ll - dl)
+        h, l = _fast_two_sum(h, l)
+    if eps != 0.0:
+        h, l = _dd_mul(h, l, 1.0 - eps, 0.0)
+    return lh, ll, h, l
+
+
+@jit(inline="always")
+def _ce_smooth(flat: Any, o: int, n: int, wv: Any, eps: float, m: float, lh: float, ll: float, h: float, l: float) -> tuple[float, float]:
+    # eps/C sum_c w_c (-log p_c), every term >= 0; a zero weight removes a class even where
+    # -log p_c is infinite
+    if eps == 0.0:
+        return h, l
+    if m == -_INF:
+        return _INF, 0.0
+    th = 0.0
+    tl = 0.0
+    inf = False
+    for c in range(n):
+        w = np.float64(wv[0] if wv.size == 1 else wv[c])
+        v = np.float64(flat[_U(o + c)])
+        if w == 0.0:
+            continue
+        if v == -_INF:
+            inf = True
+            continue
+        dh, dl = _two_sum(v, -m)
+        nh, nl = _two_sum(lh, -dh)
+        nl = nl + (ll - dl)
+        if w != 1.0:
+            nh, nl = _dd_mul(nh, nl, w, 0.0)
+        th, e = _two_sum(th, nh)
+        tl = tl + (e + nl)
+    if inf:
+        return _INF, 0.0
+    th, tl = _dd_mul(th, tl, eps / n, 0.0)
+    if not abs(h) < _INF:
+        return h, 0.0
+    return _dd_add(h, l, th, tl)
