@@ -625,7 +625,9 @@ def _weighted_sum(g: _Groups, k: int, w: int) -> tuple[Mpf, Mpf, dict[int, Mpf]]
     a = _ZERO
     exps: dict[int, Mpf] = {}
     unit = L.mpf_abs(bk) == _ONE
-    for j in np.flatnonzero(rel >= cut).tolist():
+    keep = rel >= cut
+    keep[k] = False  # when every gap overflows float64, cut is -inf and rel[k] passes too
+    for j in np.flatnonzero(keep).tolist():
         d = L.mpf_sub(g.x[j], g.x[k])  # exact difference of the inputs
         e = exps[j] = _exp(d, w)
         t = L.mpf_mul(g.weight[j] if unit and not bk[0] else L.mpf_div(g.weight[j], bk, w, "n"), e, w, "n")
