@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import _dispatch
+from . import _blocking, _dispatch
 from ._namespace import Array, backend_name, quiet
 from ._validation import unary
 
@@ -20,6 +20,12 @@ def elementwise(name: str, x: object, argname: str, kernel: Kernel, **extra: Any
     with quiet(xp):
         if fast is not None:
             return fast(xf)
-        xw = xf if exact else xp.astype(xf, work)
-        y = kernel(xp, xw, exact, **extra)
-        return y if exact else xp.astype(y, xf.dtype)
+
+        def run(xb: Array) -> Array:
+            xw = xb if exact else xp.astype(xb, work)
+            y = kernel(xp, xw, exact, **extra)
+            return y if exact else xp.astype(y, xf.dtype)
+
+        if _blocking.wanted(xp, xf):
+            return _blocking.flat(xp, run, [xf])
+        return run(xf)

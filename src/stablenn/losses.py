@@ -6,7 +6,7 @@ import math
 import operator
 from typing import Any
 
-from . import _dispatch
+from . import _blocking, _dispatch
 from . import _messages as msg
 from ._dtypes import floating, work_dtype
 from ._kernels import _dd
@@ -113,10 +113,23 @@ def binary_cross_entropy_with_logits(
         if fast is not None:
             return fast(x, y, w, pw, red)
         cast = (lambda a: a) if exact else (lambda a: None if a is None else xp.astype(a, work))
-        hi, lo = k.binary_cross_entropy(xp, cast(x), cast(y), cast(w), cast(pw), exact)
         n = math.prod(shape)
         den = None if red != "mean" else xp.asarray(float(n), dtype=work, device=device(x))
-        out = k.reduce(xp, hi, lo, red, den, exact)
+
+        def run(xb: Array, yb: Array, wb: Array | None, pwb: Array | None) -> Any:
+            hi, lo = k.binary_cross_entropy(xp, cast(xb), cast(yb), cast(wb), cast(pwb), exact)
+            if red == "none":
+                out = hi + lo
+                return out if exact else xp.astype(out, dtype)
+            return k.partial_sum(xp, hi, lo, exact)
+
+        if _blocking.wanted(xp, x):
+            parts = _blocking.flat(xp, run, [x, y, w, pw]) if red == "none" else _blocking.flat_parts(run, [x, y, w, pw])
+        else:
+            parts = run(x, y, w, pw)
+        if red == "none":
+            return parts
+        out = k.finish_sum(xp, parts[0], parts[1], den, exact)
         return out if exact else xp.astype(out, dtype)
 
 
@@ -251,13 +264,36 @@ def cross_entropy_with_logits(
             valid = (targets >= 0) & (targets < n_classes)
             bad = ~valid if ignore is None else ~(valid | ignore)
             safe_t = xp.where(valid, targets, xp.zeros_like(targets))
-            hi, lo, w_t = k.cross_entropy_index(xp, cast(xl), safe_t, cast(w), ignore, eps, exact)
-            hi = xp.where(bad, xp.nan, hi)  # an index nobody checked (lazy backends): NaN, never a silent 0
+
+            def run(xb: Array, tb: Array, ib: Array | None, badb: Array) -> Any:
+                hi, lo, w_t = k.cross_entropy_index(xp, cast(xb), tb, cast(w), ib, eps, exact)
+                hi = xp.where(badb, xp.nan, hi)  # an index nobody checked (lazy backends): NaN, never a silent 0
+                if red == "none":
+                    out = hi + lo
+                    return out if exact else xp.astype(out, dtype)
+                s_hi, s_lo = k.partial_sum(xp, hi, lo, exact)
+                w_hi, w_lo = k.partial_sum(xp, w_t, xp.zeros_like(w_t), exact)
+                return s_hi, s_lo, w_hi, w_lo
+
+            if _blocking.wanted(xp, xl):
+                rows = math.prod(index_shape)
+                parts = _blocking.map_rows(
+                    run,
+                    [xp.reshape(xl, (rows, n_classes)), xp.reshape(safe_t, (rows,)),
+                     None if ignore is None else xp.reshape(ignore, (rows,)), xp.reshape(bad, (rows,))],
+                    n_classes,
+                )
+                if red == "none":
+                    return xp.reshape(parts, index_shape)
+            else:
+                parts = run(xl, safe_t, ignore, bad)
+                if red == "none":
+                    return parts
             den = None
             if red == "mean":
-                flat = xp.reshape(w_t, (1, -1))
-                d_hi, d_lo = _dd.sum_last(xp, flat, None) if exact else (xp.sum(flat, axis=-1), None)
-                den = d_hi[0] if d_lo is None else (d_hi + d_lo)[0]
+                den = k.finish_sum(xp, parts[2], parts[3], None, exact)
+            out = k.finish_sum(xp, parts[0], parts[1], den, exact)
+            return out if exact else xp.astype(out, dtype)
         else:
             p = xp.astype(floating(xp, probs, "targets"), dtype)
             _check_labels(xp, p)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from . import _autodiff, _dispatch
+from . import _blocking, _dispatch
 from . import _messages as msg
 from ._dtypes import floating, work_dtype
 from ._kernels import reductions as k
@@ -124,9 +124,6 @@ def logsumexp(
     keepdims = flag(keepdims, "keepdims")
     return_sign = flag(return_sign, "return_sign")
     xp = namespace(x=x, b=b, shift=None if _is_number(shift) else shift)
-    if _autodiff.wanted(x, b, shift):  # gradients: our rule (stablenn._autodiff)
-        opts = {"axis": axis, "keepdims": keepdims, "return_sign": return_sign}
-        return _autodiff.call("logsumexp", logsumexp, x, b, shift, **opts)  # type: ignore[no-any-return]
     xf = floating(xp, x, "x")
     bf = None if b is None else floating(xp, b, "b")
     dtype = xf.dtype if bf is None else xp.result_type(xf.dtype, bf.dtype)
@@ -159,8 +156,7 @@ def logsumexp(
                 res = xp.full(kept, -xp.inf, dtype=work, device=_dev(xf))
                 sign = xp.zeros(kept, dtype=work, device=_dev(xf))
             else:
-                clean = bw is None and all_finite(xp, xw)
-                res, sign = k.logsumexp(xp, xw, bw, sw, exact, clean)
+                res, sign = _logsumexp_last(xp, xw, bw, sw, exact, kept)
             if not return_sign:
                 res = xp.where(sign < 0, xp.nan, res)
             res = xp.astype(res, dtype)
@@ -292,8 +288,6 @@ def log_softmax(x: Array, /, *, axis: int = -1, shift: Array | float | None = No
 
 def _normalise(name: str, kernel: Any, x: Array, axis: Any, shift: Any) -> Array:
     xp = namespace(x=x, shift=None if _is_number(shift) else shift)
-    if _autodiff.wanted(x, shift):  # gradients: our rule (stablenn._autodiff)
-        return _autodiff.call(name, softmax if name == "softmax" else log_softmax, x, shift, axis=axis)  # type: ignore[no-any-return]
     xf = floating(xp, x, "x")
     shape = tuple(xf.shape)
     ndim = xf.ndim
@@ -318,11 +312,52 @@ def _normalise(name: str, kernel: Any, x: Array, axis: Any, shift: Any) -> Array
         if fast is not None:
             y = fast(xl)
         else:
-            xw = xl if exact else xp.astype(xl, work)
-            sw = None if sl is None else xp.astype(sl, work)
-            y = kernel(xp, xw, sw, exact, all_finite(xp, xw))
-            y = y if exact else xp.astype(y, dtype)
+            def run(xb: Array, sb: Array | None) -> Array:
+                xw = xb if exact else xp.astype(xb, work)
+                sw = None if sb is None else xp.astype(sb, work)
+                y = kernel(xp, xw, sw, exact, all_finite(xp, xw))
+                return y if exact else xp.astype(y, dtype)
+
+            n = xl.shape[-1]
+            if _blocking.wanted(xp, xl):
+                rows = math.prod(xl.shape[:-1])
+                y = _blocking.map_rows(run, [xp.reshape(xl, (rows, n)), None if sl is None else xp.reshape(sl, (rows, 1))], n)
+                y = xp.reshape(y, xl.shape)
+            else:
+                y = run(xl, sl)
     return restore_axis(xp, y, ax, ndim)
+
+
+def _logsumexp_last(
+    xp: Namespace, xw: Array, bw: Array | None, sw: Array | None, exact: bool, kept: tuple[int, ...]
+) -> tuple[Array, Array]:
+    """The log-sum-exp kernel over the last axis, cache-blocked for large NumPy arrays."""
+
+    def run(xb: Array, bb: Array | None, sb: Array | None) -> tuple[Array, Array]:
+        clean = bb is None and all_finite(xp, xb)
+        return k.logsumexp(xp, xb, bb, sb, exact, clean)
+
+    if not _blocking.wanted(xp, xw):
+        return run(xw, bw, sw)
+    n = xw.shape[-1]
+    rows = math.prod(kept)
+    x2 = xp.reshape(xw, (rows, n))
+    b2 = None if bw is None else xp.reshape(bw, (rows, n))
+    s2 = None if sw is None else xp.reshape(sw, (rows, 1))
+    if n <= _blocking.BLOCK or sw is not None:
+        res, sign = _blocking.map_rows(run, [x2, b2, s2], n)
+    else:
+        # one long axis: partial states of pieces along it, merged exactly (Problem 4's
+        # identity with each piece's own shift)
+        from ._kernels import mergeable as mg
+
+        step = _blocking.BLOCK
+        states = [
+            mg.partial(xp, x2[:, j : j + step], None if b2 is None else b2[:, j : j + step], exact)
+            for j in range(0, n, step)
+        ]
+        res, sign = mg.finish(xp, mg.merge(xp, mg.stack(xp, states)))
+    return xp.reshape(res, kept), xp.reshape(sign, kept)
 
 
 def _is_number(value: object) -> bool:

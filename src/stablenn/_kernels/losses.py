@@ -191,22 +191,30 @@ def _finite_add(xp: Namespace, ah: Array, al: Array, bh: Array, bl: Array) -> tu
     return xp.where(ok, sh, ah + bh), xp.where(ok, sl, 0.0)
 
 
-def reduce(
-    xp: Namespace, hi: Array, lo: Array, reduction: str, denominator: Array | None, exact: bool
-) -> Array:
-    """Round per-element losses, or sum them (``denominator``: divide by it for the mean)."""
-    if reduction == "none":
-        return hi + lo
-    flat_hi = xp.reshape(hi, (-1,))
-    flat_lo = xp.reshape(lo, (-1,))
+def partial_sum(xp: Namespace, hi: Array, lo: Array, exact: bool) -> tuple[Array, Array]:
+    """Sum of all the per-element losses ``(hi, lo)`` as a double-double of shape ``(1,)``.
+
+    Non-finite losses (inf, NaN) are added to the high part the way plain addition would.
+    """
+    flat_hi = xp.reshape(hi, (1, -1))
+    flat_lo = xp.reshape(lo, (1, -1))
     special = ~xp.isfinite(flat_hi)
     if exact:
         s_hi, s_lo = _dd.sum_last(xp, xp.where(special, 0.0, flat_hi), xp.where(special, 0.0, flat_lo))
     else:
-        s_hi = xp.sum(xp.where(special, 0.0, flat_hi))
+        s_hi = xp.sum(xp.where(special, 0.0, flat_hi), axis=-1)
         s_lo = xp.zeros_like(s_hi)
-    # non-finite losses (inf, NaN) decide the total the way plain addition would
-    s_hi = s_hi + xp.sum(xp.where(special, flat_hi, 0.0))
+    return s_hi + xp.sum(xp.where(special, flat_hi, 0.0), axis=-1), s_lo
+
+
+def finish_sum(xp: Namespace, s_hi: Array, s_lo: Array, denominator: Array | None, exact: bool) -> Array:
+    """Partial sums of shape ``(k,)`` joined, divided by ``denominator`` for a mean, rounded once."""
+    if s_hi.shape[0] > 1:
+        special = ~xp.isfinite(s_hi)
+        t_hi, t_lo = _dd.sum_last(xp, xp.where(special, 0.0, s_hi)[None, :], xp.where(special, 0.0, s_lo)[None, :])
+        s_hi = t_hi + xp.sum(xp.where(special, s_hi, 0.0))
+        s_lo = t_lo
+    s_hi, s_lo = s_hi[0], s_lo[0]
     if denominator is None:
         return s_hi + s_lo
     if exact:
@@ -220,6 +228,16 @@ def reduce(
         )
         return xp.where(finite, q_hi + q_lo, s_hi / denominator)
     return (s_hi + s_lo) / denominator
+
+
+def reduce(
+    xp: Namespace, hi: Array, lo: Array, reduction: str, denominator: Array | None, exact: bool
+) -> Array:
+    """Round per-element losses, or sum them (``denominator``: divide by it for the mean)."""
+    if reduction == "none":
+        return hi + lo
+    s_hi, s_lo = partial_sum(xp, hi, lo, exact)
+    return finish_sum(xp, s_hi, s_lo, denominator, exact)
 
 
 def _device(x: Array) -> object:

@@ -183,10 +183,12 @@ def softmax(xp: Namespace, x: Array, shift: Array | None, exact: bool, clean: bo
     den_hi = xp.where(zero, 1.0, s_hi) if sh.special else s_hi
     den_lo = xp.where(zero, 0.0, s_lo) if sh.special else s_lo
     if exact:
-        # e_i / S in double-double, rounded once; every quotient is <= 1 and, with the
-        # default shift, 1 <= S <= n, so Dekker's split needs no guard against overflow
-        q_hi, q_lo = _dd.div(xp, sh.t_hi, sh.t_lo, den_hi, den_lo, guard=shift is not None)
-        p = q_hi + q_lo
+        # (t_hi + t_lo) / (S_hi + S_lo) = q (1 + t_lo/t_hi - S_lo/S_hi) with q = t_hi/S_hi and
+        # t_lo/t_hi = dl, the exact rounding error of x - m: the error that exp amplifies by
+        # |x - m| never reaches the result; what is left is the rounding of exp, of the
+        # quotient and of the final sum
+        q = sh.t_hi / den_hi
+        p = q + q * (sh.d_lo - den_lo / den_hi)
     else:
         p = sh.t_hi / (den_hi + den_lo)
     if not sh.special:
