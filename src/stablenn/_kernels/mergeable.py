@@ -163,6 +163,8 @@ def partial_blocked(xp: Namespace, x: Array, b: Array | None, exact: bool, clean
             for i in range(0, rows, step)
         ]
         return _reshape(xp, _concat(xp, parts), lead)
+    if clean and b is None:
+        return _reshape(xp, _concat(xp, [_long_row(xp, x2[i : i + 1, :], exact) for i in range(rows)]), lead)
     pieces = [
         partial(xp, x2[i : i + 1, j : j + BLOCK], None if b2 is None else b2[i : i + 1, j : j + BLOCK], exact, clean)
         for i in range(rows)
@@ -170,6 +172,44 @@ def partial_blocked(xp: Namespace, x: Array, b: Array | None, exact: bool, clean
     ]
     q = -(-n // BLOCK)
     return _reshape(xp, merge(xp, _reshape(xp, _concat(xp, pieces), (rows, q))), lead)
+
+
+def _long_row(xp: Namespace, x: Array, exact: bool) -> State:
+    """State of one long row ``(1, n)`` of finite values, block by block, one shift.
+
+    The shift is the row's maximum, found first (one fast pass), so every block's terms are
+    the one-shot kernel's own; they are added block by block into ``BLOCK`` lanes with TwoSum
+    (as ``sum_dd``), the lanes summed at the end.  Nothing is merged, nothing rescaled.
+    Without ``exact`` the pivot terms and the rest are summed apart, as ``sum_terms`` does.
+    """
+    n = x.shape[-1]
+    m = xp.max(x, axis=-1, keepdims=True)
+    full = n - n % BLOCK
+    s = c = None
+    main = rest = None
+    for j in range(0, n, BLOCK):
+        sh = shift_terms(xp, x[:, j : j + BLOCK], None, m, exact, True)
+        if not exact:
+            at_pivot = sh.d_hi == 0
+            zero = xp.zeros_like(sh.t_hi)
+            pm = xp.sum(xp.where(at_pivot, sh.t_hi, zero), axis=-1)
+            pr = xp.sum(xp.where(at_pivot, zero, sh.t_hi), axis=-1)
+            main, rest = (pm, pr) if main is None else (main + pm, rest + pr)
+        elif j >= full:  # the short last block: added to the lanes' total below
+            t_hi, t_lo = _dd.sum_last(xp, sh.t_hi, sh.t_lo)
+        elif s is None:
+            s, c = sh.t_hi, sh.t_lo
+        else:
+            s, e = _dd.two_sum(s, sh.t_hi)
+            c = c + (e + sh.t_lo)
+    if exact:
+        s_hi, s_lo = _dd.sum_last(xp, s, c)
+        if full < n:
+            s_hi, s_lo = _dd.add(s_hi, s_lo, t_hi, t_lo)
+    else:
+        s_hi, s_lo = _dd.two_sum(main, rest)
+    no = s_hi != s_hi
+    return State(m[..., 0], s_hi, s_lo, no, no, no, xp.zeros_like(s_hi))
 
 
 def normalise_blocked(xp: Namespace, x: Array, st: State, kind: str, exact: bool, clean: bool = False) -> Array:
