@@ -465,3 +465,40 @@ def test_streamed_softmax_refuses_one_shot_iterators_and_changed_chunks() -> Non
     out = streaming.log_softmax(shrinking)
     with _raises(ValueError, "the second pass over `chunks` gave 3 values along the axis but the first gave 5"):
         list(out)
+
+
+def test_every_streaming_message_is_raised_by_a_test() -> None:
+    """Each message function of the streaming section is exercised (found by its text)."""
+    import inspect
+    import pathlib
+
+    from stablenn import _messages
+
+    here = pathlib.Path(__file__).parent
+    source = "".join(p.read_text() for p in (here / "test_streaming.py", here / "test_streaming_losses.py", here / "test_dask.py"))
+    section = inspect.getsource(_messages).split("# ---------------------------------------------------------------- streaming")[1]
+    section = section.split("\n# ----")[0]
+    names = re.findall(r"^def (\w+)\(", section, flags=re.M)
+    phrases = {
+        "streaming_no_chunk": "has seen no chunk yet",
+        "streaming_empty_iterable": "must yield at least one chunk",
+        "streaming_chunk_backend": "array like the earlier chunks",
+        "streaming_chunk_dtype": "of the earlier chunks",
+        "streaming_chunk_ndim": "dimensions like the earlier chunks",
+        "streaming_chunk_shape": "whose other dimensions are",
+        "streaming_merge_kind": "`other` must be a",
+        "streaming_merge_mismatch": "different dtype: this one has",
+        "streaming_not_reiterable": "must be readable twice",
+        "streaming_second_pass": "the second pass over `chunks`",
+        "streaming_loss_item": "each item of `chunks` must be a tuple",
+        "streaming_loss_reduction": "must be 'mean' or 'sum'",
+        "dask_unknown_chunks": "has unknown chunk sizes along axis",
+    }
+    assert set(names) == set(phrases)
+    for name in names:
+        assert phrases[name] in source, name
+
+
+def test_public_names_are_exported() -> None:
+    public = {n for n in dir(streaming) if not n.startswith("_")}
+    assert set(streaming.__all__) == public - {"annotations"}
