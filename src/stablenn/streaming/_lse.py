@@ -195,7 +195,7 @@ class LogSumExp:
         self.count += n
 
 
-_NDIM_ANY = 64  # axis checks before the first chunk: types only
+_NDIM_ANY = 2**62  # axis checks before the first chunk: types only (ranges need a chunk)
 
 
 class _Spec:
