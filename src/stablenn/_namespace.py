@@ -99,3 +99,11 @@ def _torch_compiling() -> bool:
     import torch
 
     return bool(torch.compiler.is_compiling())
+
+
+def scalar_if_numpy(xp: Namespace, a: Array) -> Array:
+    """NumPy's convention for full reductions (as SciPy returns them): a 0-d result is a
+    NumPy scalar.  Other namespaces keep their 0-d arrays."""
+    if compat.is_numpy_namespace(xp) and getattr(a, "ndim", None) == 0 and hasattr(a, "__getitem__"):
+        return a[()]
+    return a

@@ -11,7 +11,7 @@ from . import _messages as msg
 from ._dtypes import floating, work_dtype
 from ._kernels import _dd
 from ._kernels import losses as k
-from ._namespace import Array, backend_name, device, namespace, quiet
+from ._namespace import Array, backend_name, device, namespace, quiet, scalar_if_numpy
 from ._validation import broadcast_to, move_last, reduction as check_reduction, single_axis, value_range
 
 __all__ = ["binary_cross_entropy_with_logits", "cross_entropy_with_logits"]
@@ -87,8 +87,8 @@ def binary_cross_entropy_with_logits(
     >>> snn.binary_cross_entropy_with_logits(x, y, reduction="none")
     array([0.00000000e+00,            inf, 7.45058060e-07])
     >>> with np.errstate(invalid="ignore"):
-    ...     np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))  # the sheet's form
-    array([nan, nan, 7.4505806e-07])
+    ...     np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))  # the sheet's form: NaN at +inf
+    array([          nan,           inf, 7.4505806e-07])
     """
     red = check_reduction(reduction)
     xp = namespace(logits=logits, targets=targets, weight=weight, pos_weight=pos_weight)
@@ -130,7 +130,7 @@ def binary_cross_entropy_with_logits(
         if red == "none":
             return parts
         out = k.finish_sum(xp, parts[0], parts[1], den, exact)
-        return out if exact else xp.astype(out, dtype)
+        return scalar_if_numpy(xp, out if exact else xp.astype(out, dtype))
 
 
 def cross_entropy_with_logits(
@@ -293,7 +293,7 @@ def cross_entropy_with_logits(
             if red == "mean":
                 den = k.finish_sum(xp, parts[2], parts[3], None, exact)
             out = k.finish_sum(xp, parts[0], parts[1], den, exact)
-            return out if exact else xp.astype(out, dtype)
+            return scalar_if_numpy(xp, out if exact else xp.astype(out, dtype))
         else:
             p = xp.astype(floating(xp, probs, "targets"), dtype)
             _check_labels(xp, p)
@@ -302,7 +302,7 @@ def cross_entropy_with_logits(
             rows = math.prod(index_shape)
             den = xp.asarray(float(rows), dtype=work, device=dev) if red == "mean" else None
         out = k.reduce(xp, hi, lo, red, den, exact)
-        return out if exact else xp.astype(out, dtype)
+        return scalar_if_numpy(xp, out if exact else xp.astype(out, dtype))
 
 
 def _is_int(value: object) -> bool:

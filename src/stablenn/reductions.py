@@ -9,7 +9,7 @@ from . import _blocking, _dispatch
 from . import _messages as msg
 from ._dtypes import floating, work_dtype
 from ._kernels import reductions as k
-from ._namespace import Array, Namespace, backend_name, namespace, quiet
+from ._namespace import Array, Namespace, backend_name, namespace, quiet, scalar_if_numpy
 from ._validation import (
     all_finite,
     axes,
@@ -164,6 +164,7 @@ def logsumexp(
     if keepdims:
         res = xp.reshape(res, keep_shape)
         sign = xp.reshape(sign, keep_shape)
+    res, sign = scalar_if_numpy(xp, res), scalar_if_numpy(xp, sign)
     return (res, sign) if return_sign else res
 
 
