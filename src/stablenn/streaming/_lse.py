@@ -93,7 +93,8 @@ class LogSumExp:
     """
 
     def __init__(self, *, axis: int | tuple[int, ...] | None = None) -> None:
-        axes(axis, _NDIM_ANY)  # type check now; ranges are checked against the first chunk
+        if axis is not None:  # type check now; ranges are checked against the first chunk
+            axes(axis, _NDIM_ANY)
         self.axis = axis
         self.count = 0
         self._xp: Namespace | None = None
