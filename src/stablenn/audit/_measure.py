@@ -167,6 +167,9 @@ class Result:
     worst_input: dict[str, Any] = field(default_factory=dict)
     worst_got: float = math.nan
     worst_exact: float = math.nan
+    special_input: dict[str, Any] = field(default_factory=dict)
+    special_got: float = math.nan
+    special_exact: float = math.nan
     seconds_oracle: float = 0.0
     seconds_call: float = 0.0
 
@@ -184,10 +187,19 @@ class Result:
         text = ", ".join(f"{k}={_short(v)}" for k, v in self.worst_input.items())
         if len(text) > limit:
             text = text[: limit - 3] + "..."
-        return (
+        out = (
             f"{self.function} {self.dtype} on {self.backend}: max {self.max_ulp_checked:.4g} ULP "
             f"(budget {self.budget}) at {text}; got {self.worst_got!r}, exact {self.worst_exact!r}"
         )
+        if self.wrong_special:
+            special = ", ".join(f"{k}={_short(v)}" for k, v in self.special_input.items())
+            if len(special) > limit:
+                special = special[: limit - 3] + "..."
+            out += (
+                f"; {self.wrong_special} wrong special value(s), first at {special}: "
+                f"got {self.special_got!r}, documented {self.special_exact!r}"
+            )
+        return out
 
 
 def _short(value: Any) -> str:
@@ -257,8 +269,17 @@ class _Collector:
         violations = int(np.sum(over & ~excused & ~special))
         checked = np.where(excused, np.minimum(ulps, b if b is not None else ulps), ulps)
         worst = int(np.argmax(np.where(np.isnan(checked), -1.0, checked)))
-        owner = max(i for i, (start, _) in enumerate(self.labels) if start <= worst)
-        start, describe = self.labels[owner]
+        start, describe = self._owner(worst)
+        bad_special = np.flatnonzero(special & (~same | sign_bad))
+        special_fields: dict[str, Any] = {}
+        if bad_special.size:
+            first = int(bad_special[0])
+            s_start, s_describe = self._owner(first)
+            special_fields = {
+                "special_input": s_describe(first - s_start),
+                "special_got": float(g64[first]),
+                "special_exact": float(e64[first]),
+            }
         return Result(
             function=self.function,
             dtype=self.dtype,
@@ -280,7 +301,12 @@ class _Collector:
             worst_exact=float(e64[worst]),
             seconds_oracle=t_oracle,
             seconds_call=t_call,
+            **special_fields,
         )
+
+    def _owner(self, index: int) -> tuple[int, Callable[[int], dict[str, Any]]]:
+        owner = max(i for i, (start, _) in enumerate(self.labels) if start <= index)
+        return self.labels[owner]
 
 
 # ---------------------------------------------------------------- oracle tasks (module level: picklable)

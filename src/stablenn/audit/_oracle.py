@@ -499,10 +499,7 @@ def _derivative_scalar(name: str, x: float, fmt: Format) -> float:
         if x == 0.0 or x == 1.0:
             return math.inf
         t = _to_mpf(x)
-        den = L.mpf_mul(t, L.mpf_sub(_ONE, t))
-        from fractions import Fraction
-
-        return round_mpf(1 / Fraction(mpmath.mpf(den)), fmt)
+        return round_mpf(1 / _fraction(L.mpf_mul(t, L.mpf_sub(_ONE, t))), fmt)
     if name == "sigmoid_grad_from_output":
         return -math.inf * math.copysign(1.0, x) if math.isinf(x) else round_mpf(L.mpf_sub(_ONE, L.mpf_shift(_to_mpf(x), 1)), fmt)
     if name == "tanh_grad_from_output":

@@ -114,12 +114,15 @@ def _uniform_bits(fmt: Format, n: int, rng: np.random.Generator, *, signed: bool
     ``n`` at least the number of exponents covers every one; mantissas are uniform.
     """
     n_exp = (1 << fmt.exponent_bits) - 1  # finite biased exponents 0 .. 2**k - 2
-    e = (np.arange(n, dtype=np.int64) + rng.integers(0, n_exp)) % n_exp
-    e = e[rng.permutation(n)]
+    i = np.arange(n, dtype=np.int64) + rng.integers(0, 2 * n_exp)
+    e = i % n_exp
+    negative = (i // n_exp) % 2 == 1  # each exponent with both signs once n >= 2 * n_exp
+    order = rng.permutation(n)
+    e, negative = e[order], negative[order]
     mant = rng.integers(0, 1 << (fmt.precision - 1), size=n, dtype=np.int64)
     o = (e << (fmt.precision - 1)) + mant
     if signed:
-        o = np.where(rng.random(n) < 0.5, -o, o)
+        o = np.where(negative, -o, o)
     return from_ordinal(o, fmt)
 
 
