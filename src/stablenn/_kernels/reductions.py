@@ -130,7 +130,8 @@ def sum_terms(xp: Namespace, sh: Shifted, exact: bool) -> tuple[Array, Array]:
     taken as ``log1p`` of the rest: a rest of 4e-18 beside 1 is not rounded away.
     """
     if exact:
-        return _dd.sum_last(xp, sh.t_hi, sh.t_lo)
+        s_hi, s_lo = _dd.sum_last(xp, sh.t_hi, sh.t_lo)
+        return s_hi, _tiny_rest(xp, sh, s_hi, s_lo)
     zero = xp.zeros_like(sh.t_hi)
     at_pivot = sh.d_hi == 0
     if sh.finite is not None:
@@ -138,6 +139,41 @@ def sum_terms(xp: Namespace, sh: Shifted, exact: bool) -> tuple[Array, Array]:
     main = xp.sum(xp.where(at_pivot, sh.t_hi, zero), axis=-1)
     rest = xp.sum(xp.where(at_pivot, zero, sh.t_hi), axis=-1)
     return _dd.two_sum(main, rest)
+
+
+# mpmath.mp.prec = 300; float(mpmath.exp(-700)) -> 9.85967654375977e-305 (relative error
+# below 2**-53, i.e. at most half an ULP of any subnormal result it scales)
+_EXP_M700 = 9.85967654375977e-305
+_TINY = 2.0**-1000
+
+
+def _tiny_rest(xp: Namespace, sh: Shifted, s_hi: Array, s_lo: Array) -> Array:
+    """The rest of ``S = 1 + rest`` recomputed where it is subnormal.
+
+    When every other term is below ``2**-1000`` their exponentials are subnormal and each
+    has lost relative precision; ``log1p(rest) = rest`` is then the dominant component of
+    log-softmax (and cross-entropy at the argmax, logsumexp when the maximum is 0).  The
+    terms are recomputed as ``e^(d + 700)``, which is exact to add (``d + 700`` is exact for
+    ``d`` in [-745, -690]) and normal, summed, and scaled back by ``e^-700`` in one rounding.
+    """
+    tiny = (s_hi == 1.0) & (xp.abs(s_lo) < _TINY)
+    if not _needed(xp, tiny):
+        return s_lo
+    rest_terms = sh.d_hi < 0
+    if sh.finite is not None:
+        rest_terms = rest_terms & sh.finite
+    d = xp.where(rest_terms & (sh.d_hi > -800.0), sh.d_hi, -800.0)
+    e = xp.where(rest_terms, xp.exp(d + 700.0), 0.0)
+    r_hi, r_lo = _dd.sum_last(xp, e, e * sh.d_lo)
+    scaled = (r_hi + r_lo) * _EXP_M700
+    return xp.where(tiny, scaled, s_lo)
+
+
+def _needed(xp: Namespace, mask: Array) -> bool:
+    """Whether any entry of ``mask`` is set; True where values cannot be read (lazy)."""
+    from .._namespace import can_read_values
+
+    return not can_read_values(mask) or bool(xp.any(mask))
 
 
 def _log_abs(xp: Namespace, s_hi: Array, s_lo: Array) -> Array:
