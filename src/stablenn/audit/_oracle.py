@@ -63,9 +63,11 @@ __all__ = [
     "REDUCTIONS",
     "VectorReference",
     "bce",
+    "bce_all",
     "bce_grad",
     "bce_reduced",
     "cross_entropy",
+    "cross_entropy_all",
     "cross_entropy_grad",
     "cross_entropy_row",
     "derivative",
@@ -178,6 +180,10 @@ class _Split:
     delta: Mpf
     err: Mpf
     den: Mpf | None = None
+    w: int = 64  # the working precision it was computed at
+
+    def ball_at(self) -> tuple[Mpf, Mpf]:
+        return self.ball(self.w)
 
     def ball(self, w: int) -> tuple[Mpf, Mpf]:
         v = L.mpf_add(self.a, self.delta, w, "n")
@@ -234,6 +240,18 @@ def _to_mpf(x: float) -> Mpf:
 Computed = tuple[Mpf, Mpf] | float | _Split | None
 
 
+def _decide_item(got: Computed, fmt: Format) -> float | None:
+    """The correct rounding of one computed value, or None if this precision cannot tell."""
+    if isinstance(got, float):
+        return got
+    if got is None:
+        return None
+    if isinstance(got, _Split):
+        r = _decide(*got.ball_at(), fmt)
+        return r if r is not None else _decide_split(got, fmt)
+    return _decide(got[0], got[1], fmt)
+
+
 def _run(name: str, fmt: Format, compute: Callable[[int], Computed]) -> float:
     """Evaluate ``compute(w)`` at rising precision until its rounding is decided.
 
@@ -242,18 +260,36 @@ def _run(name: str, fmt: Format, compute: Callable[[int], Computed]) -> float:
     """
     w = _start_prec(fmt)
     while w <= _MAX_PREC:
-        got = compute(w)
-        if isinstance(got, float):
-            return got
-        if got is not None:
-            if isinstance(got, _Split):
-                r = _decide(*got.ball(w), fmt)
-                if r is None:
-                    r = _decide_split(got, fmt)
-            else:
-                r = _decide(got[0], got[1], fmt)
-            if r is not None:
-                return r
+        r = _decide_item(compute(w), fmt)
+        if r is not None:
+            return r
+        w *= 2
+    raise _messages.audit_oracle_precision(name, _MAX_PREC)
+
+
+def _run_batch(
+    name: str, fmt: Format, compute: Callable[[int], list[Computed]], reduce: Callable[[list[Computed], int], list[Computed]]
+) -> tuple[list[float], list[float]]:
+    """Like `_run` for many outputs at once: the items of ``compute(w)`` and the reductions
+    ``reduce(items, w)`` built from the same unrounded items (no second evaluation)."""
+    w = _start_prec(fmt)
+    items_out: list[float | None] | None = None
+    reduced_out: list[float | None] | None = None
+    while w <= _MAX_PREC:
+        items = compute(w)
+        reduced = reduce(items, w)
+        if items_out is None:
+            items_out = [None] * len(items)
+            reduced_out = [None] * len(reduced)
+        assert reduced_out is not None
+        for i, it in enumerate(items):
+            if items_out[i] is None:
+                items_out[i] = _decide_item(it, fmt)
+        for i, it in enumerate(reduced):
+            if reduced_out[i] is None:
+                reduced_out[i] = _decide_item(it, fmt)
+        if all(v is not None for v in items_out) and all(v is not None for v in reduced_out):
+            return [float(v) for v in items_out], [float(v) for v in reduced_out]  # type: ignore[arg-type]
         w *= 2
     raise _messages.audit_oracle_precision(name, _MAX_PREC)
 
@@ -815,7 +851,7 @@ def _softmax_all(
             size = L.mpf_add(L.mpf_abs(g.x[m]), L.mpf_abs(v), w, "u")
             lse_out = _decide(v, L.mpf_add(err_log, L.mpf_shift(size, 1 - w), w, "u"), fmt)
             if lse_out is None:
-                lse_out = _decide_split(_Split(g.x[m], log_d, err_log), fmt)
+                lse_out = _decide_split(_Split(g.x[m], log_d, err_log, w=w), fmt)
         if want:
             for j in range(len(g.x)):
                 if lsm_group[j] is None:
@@ -827,7 +863,7 @@ def _softmax_all(
                     lsm_group[j] = _decide(v, err, fmt)
                     if lsm_group[j] is None:
                         # diff is exact and may sit on a boundary: decide by the sign of -log D
-                        lsm_group[j] = _decide_split(_Split(diff, L.mpf_neg(log_d), err_log), fmt)
+                        lsm_group[j] = _decide_split(_Split(diff, L.mpf_neg(log_d), err_log, w=w), fmt)
                 if sm_group[j] is None:
                     if g.xf[j] < g.xf[m] + under:  # e**(x_j - x_m) underflows (no overflowing gap)
                         sm_group[j] = 0.0
@@ -923,7 +959,7 @@ def _bce_ball(x: float, y: float, wt: float, pw: float, w: int) -> Computed:
     total = L.mpf_add(a, c)  # exact
     tail = _softplus_value(L.mpf_neg(L.mpf_abs(t)), w)  # within 8 units
     delta = L.mpf_mul(total, tail, w, "n")
-    return _Split(head, delta, _rel_err(delta, _K, w))
+    return _Split(head, delta, _rel_err(delta, _K, w), w=w)
 
 
 def _broadcast(value: Any, shape: tuple[int, ...], default: float) -> np.ndarray:
@@ -994,7 +1030,7 @@ def _reduce_balls(items: list[Computed], denominator: Mpf | None, w: int) -> Com
             return None if L.mpf_cmp(L.mpf_abs(L.mpf_add(a, delta, w, "n")), err) <= 0 else (
                 math.inf if not L.mpf_add(a, delta, w, "n")[0] else -math.inf
             )
-        return _Split(a, delta, err, denominator)
+        return _Split(a, delta, err, denominator, w=w)
     v = _ZERO
     err = _ZERO
     size = _ZERO
@@ -1148,7 +1184,7 @@ def _ce_row_split(row: _Row, coefs: list[tuple[Mpf, Mpf]], w: int) -> Computed:
         return math.nan if len(infinite) == 2 else infinite.pop()
     delta = L.mpf_mul(total, log_d, w, "n")
     err = L.mpf_add(L.mpf_mul(L.mpf_abs(total), err_log, w, "u"), L.mpf_shift(L.mpf_abs(delta), 1 - w), w, "u")
-    return _Split(a, delta, err)
+    return _Split(a, delta, err, w=w)
 
 
 def _ce_row_ball(
@@ -1303,6 +1339,83 @@ def cross_entropy(
         return _reduce_balls(balls, den, w)
 
     return _run("cross_entropy_with_logits", fmt, compute)
+
+
+def bce_all(
+    logits: Any, targets: Any, dtype: Any, *, weight: Any = None, pos_weight: Any = None
+) -> tuple[np.ndarray, float, float]:
+    """`bce` (per element), and its ``"mean"`` and ``"sum"``, from one evaluation.
+
+    >>> none, mean, total = bce_all(np.zeros(2), np.array([0.0, 1.0]), "float64")
+    >>> none.tolist(), mean, total                      # log 2, log 2, 2 log 2
+    ([0.6931471805599453, 0.6931471805599453], 0.6931471805599453, 1.3862943611198906)
+    """
+    fmt = get_format(dtype)
+    x = np.asarray(logits, dtype=np.float64)
+    shape = x.shape
+    cols = [
+        a.ravel().tolist()
+        for a in (x, _broadcast(targets, shape, 0.0), _broadcast(weight, shape, 1.0), _broadcast(pos_weight, shape, 1.0))
+    ]
+    n = x.size
+    den = L.from_int(max(n, 1))
+    items, reduced = _run_batch(
+        "binary_cross_entropy_with_logits",
+        fmt,
+        lambda w: [_bce_ball(*args, w) for args in zip(*cols, strict=True)],
+        lambda items, w: [_reduce_balls(items, den, w), _reduce_balls(items, None, w)],
+    )
+    mean = math.nan if n == 0 else reduced[0]
+    return np.array(items, dtype=np.float64).reshape(shape).astype(fmt.storage), mean, reduced[1]
+
+
+def cross_entropy_all(
+    logits: Any,
+    targets: Any,
+    dtype: Any,
+    *,
+    weight: Any = None,
+    label_smoothing: float = 0.0,
+    ignore_index: int | None = None,
+) -> tuple[np.ndarray, float, float]:
+    """`cross_entropy` with ``"none"``, ``"mean"`` and ``"sum"`` from one evaluation.
+
+    >>> none, mean, total = cross_entropy_all(np.zeros((2, 4)), np.array([0, 3]), "float32")
+    >>> none.tolist(), mean                             # log 4
+    ([1.3862943649291992, 1.3862943649291992], 1.3862943649291992)
+    """
+    fmt = get_format(dtype)
+    x = np.asarray(logits, dtype=np.float64)
+    n_rows = x.shape[0]
+    index_targets = np.issubdtype(np.asarray(targets).dtype, np.integer)
+    tg = np.asarray(targets) if index_targets else np.asarray(targets, dtype=np.float64)
+    wt = None if weight is None else np.asarray(weight, dtype=np.float64)
+    rows = [_Row.make(x[i]) for i in range(n_rows)]
+    active = [not (index_targets and ignore_index is not None and int(tg[i]) == ignore_index) for i in range(n_rows)]
+    if index_targets:
+        den = _ZERO
+        for i in range(n_rows):
+            if active[i]:
+                den = L.mpf_add(den, _ONE if wt is None else _to_mpf(float(wt[int(tg[i])])))  # exact
+    else:
+        den = L.from_int(n_rows)
+
+    def compute(w: int) -> list[Computed]:
+        return [
+            _ce_row_ball(rows[i], int(tg[i]) if index_targets else tg[i], wt, float(label_smoothing), w)
+            if active[i]
+            else 0.0
+            for i in range(n_rows)
+        ]
+
+    items, reduced = _run_batch(
+        "cross_entropy_with_logits",
+        fmt,
+        compute,
+        lambda items, w: [_reduce_balls(items, den, w), _reduce_balls(items, None, w)],
+    )
+    mean = math.nan if n_rows == 0 else reduced[0]
+    return np.array(items, dtype=np.float64).astype(fmt.storage), mean, reduced[1]
 
 
 # ---------------------------------------------------------------- gradients of reductions and losses
