@@ -228,50 +228,55 @@ def _softmax_kernel(
 
 
 @triton.jit
+def _two_sum_combine(a_hi, a_lo, b_hi, b_lo):
+    """Add two (hi, lo) pairs, carrying the rounding error of the high parts (Knuth's TwoSum:
+    additions only, so FMA contraction cannot touch it)."""
+    s = a_hi + b_hi
+    bb = s - a_hi
+    e = (a_hi - (s - bb)) + (b_hi - bb)
+    return s, a_lo + b_lo + e
+
+
+@triton.jit
 def _softmax_bwd_kernel(
     y_ptr, dy_ptr, dx_ptr, n, stride_y, stride_dy, stride_dx,
     BLOCK: tl.constexpr, IN_KIND: tl.constexpr, LOG: tl.constexpr, SINGLE: tl.constexpr,
 ):
     """Backward of softmax, ``dx = y (dy - sum(y dy))``, or of log-softmax,
-    ``dx = dy - e^y sum(dy)``, from the saved output ``y``."""
+    ``dx = dy - e^y sum(dy)``, from the saved output ``y``.
+
+    The sum is compensated (its terms, products of two values of the data's dtype, are exact
+    in the compute type): ``dy - sum`` can cancel, and then only an accurate sum leaves the
+    difference accurate.
+    """
     WIDE: tl.constexpr = IN_KIND == 0
     row = tl.program_id(0)
     yr = y_ptr + row.to(tl.int64) * stride_y
     dyr = dy_ptr + row.to(tl.int64) * stride_dy
     dxr = dx_ptr + row.to(tl.int64) * stride_dx
-    if SINGLE:
-        offs = tl.arange(0, BLOCK)
+    acc_hi = _zeros(BLOCK, WIDE)
+    acc_lo = _zeros(BLOCK, WIDE)
+    for start in range(0, n, BLOCK):
+        offs = start + tl.arange(0, BLOCK)
+        mask = offs < n
+        dy = load_ct(dyr + offs, mask, 0.0, IN_KIND)
+        if LOG:
+            term = dy
+        else:
+            term = load_ct(yr + offs, mask, 0.0, IN_KIND) * dy
+        acc_hi, acc_lo = _two_sum_combine(acc_hi, acc_lo, term, _zeros(BLOCK, WIDE))
+    hi, lo = tl.reduce((acc_hi, acc_lo), 0, _two_sum_combine)
+    for start in range(0, n, BLOCK):
+        offs = start + tl.arange(0, BLOCK)
         mask = offs < n
         y = load_ct(yr + offs, mask, 0.0, IN_KIND)
         dy = load_ct(dyr + offs, mask, 0.0, IN_KIND)
         if LOG:
-            acc = tl.sum(dy, axis=0)
-            dx = dy - exp_neg(tl.where(mask, y, -_INF), WIDE) * acc
+            e = exp_neg(tl.where(mask, y, -_INF), WIDE)
+            dx = (dy - e * hi) - e * lo
         else:
-            acc = tl.sum(y * dy, axis=0)
-            dx = y * (dy - acc)
+            dx = y * ((dy - hi) - lo)  # dy - hi is exact where it cancels (Sterbenz)
         tl.store(dxr + offs, to_out(dx, IN_KIND), mask=mask)
-    else:
-        acc_v = _zeros(BLOCK, WIDE)
-        for start in range(0, n, BLOCK):
-            offs = start + tl.arange(0, BLOCK)
-            mask = offs < n
-            dy = load_ct(dyr + offs, mask, 0.0, IN_KIND)
-            if LOG:
-                acc_v += dy
-            else:
-                acc_v += load_ct(yr + offs, mask, 0.0, IN_KIND) * dy
-        acc = tl.sum(acc_v, axis=0)
-        for start in range(0, n, BLOCK):
-            offs = start + tl.arange(0, BLOCK)
-            mask = offs < n
-            y = load_ct(yr + offs, mask, 0.0, IN_KIND)
-            dy = load_ct(dyr + offs, mask, 0.0, IN_KIND)
-            if LOG:
-                dx = dy - exp_neg(tl.where(mask, y, -_INF), WIDE) * acc
-            else:
-                dx = y * (dy - acc)
-            tl.store(dxr + offs, to_out(dx, IN_KIND), mask=mask)
 
 
 # ---------------------------------------------------------------- cross-entropy

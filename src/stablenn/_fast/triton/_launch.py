@@ -127,11 +127,19 @@ def _sm_count(device: torch.device) -> int:
 # ---------------------------------------------------------------- log-sum-exp
 
 
-def logsumexp(x: torch.Tensor) -> torch.Tensor:
+def _out(out: torch.Tensor | None, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    """A fresh contiguous result, or the caller's ``out`` (checked: the benchmark poisons it)."""
+    if out is None:
+        return torch.empty(shape, dtype=like.dtype, device=like.device)
+    assert out.is_contiguous() and out.dtype == like.dtype and out.numel() == math.prod(shape)
+    return out.view(shape)
+
+
+def logsumexp(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """Log-sum-exp over the last axis; shape ``x.shape[:-1]``, dtype of ``x``."""
     v = rows_view(x)
     rows, n = v.shape
-    out = torch.empty(rows, dtype=x.dtype, device=x.device)
+    out = _out(out, (rows,), x)
     block, single = row_plan(n, x.dtype)
     if not single:
         block = LIMITS["block_wide" if x.dtype == torch.float32 else "block_half"]
@@ -167,12 +175,14 @@ def logsumexp(x: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------- softmax, log-softmax
 
 
-def softmax(x: torch.Tensor, log: bool, g: torch.Tensor | None = None) -> torch.Tensor:
+def softmax(
+    x: torch.Tensor, log: bool, g: torch.Tensor | None = None, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """softmax (or log-softmax) over the last axis; with ``g`` (shape ``x.shape[:-1]``), the
     softmax times ``g`` per row: the derivative of log-sum-exp."""
     v = rows_view(x)
     rows, n = v.shape
-    y = torch.empty((rows, n), dtype=x.dtype, device=x.device)
+    y = _out(out, (rows, n), x)
     block, single = row_plan(n, x.dtype)
     gg = y if g is None else _arg(flat(g.to(x.dtype)))
     _launch(
@@ -183,12 +193,14 @@ def softmax(x: torch.Tensor, log: bool, g: torch.Tensor | None = None) -> torch.
     return y.view(x.shape)
 
 
-def softmax_backward(y: torch.Tensor, dy: torch.Tensor, log: bool) -> torch.Tensor:
+def softmax_backward(
+    y: torch.Tensor, dy: torch.Tensor, log: bool, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """Gradient of softmax (``log=False``) or log-softmax from the saved output ``y``."""
     yv = rows_view(y)
     dyv = rows_view(dy.to(y.dtype))
     rows, n = yv.shape
-    dx = torch.empty((rows, n), dtype=y.dtype, device=y.device)
+    dx = _out(out, (rows, n), y)
     block, single = row_plan(n, y.dtype)
     _launch(
         K._softmax_bwd_kernel, (rows,), _arg(yv), _arg(dyv), _arg(dx), n,
@@ -217,6 +229,7 @@ def cross_entropy(
     smoothing: float,
     reduction: str,
     want_grad: bool,
+    grad_out: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Cross-entropy with class indices (classes last); returns ``(loss, grad)`` where
     ``grad`` (only with ``want_grad``) is d(loss)/d(x) for an upstream gradient of 1."""
@@ -237,7 +250,7 @@ def cross_entropy(
     if w is not None:
         wsum = w.sum(dtype=ct).reshape(1)
     loss = torch.empty(rows, dtype=ct, device=x.device)
-    grad = torch.empty((rows, n), dtype=x.dtype, device=x.device) if want_grad else None
+    grad = _out(grad_out, (rows, n), x) if want_grad else None
     block, single = row_plan(n, x.dtype)
     eps_hi, eps_lo = _split_float(smoothing)
     ignore = 0 if ignore_index is None else int(ignore_index)
@@ -308,6 +321,7 @@ def bce(
     weight: torch.Tensor | None,
     pos_weight: torch.Tensor | None,
     reduction: str,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     xf, yf = flat(x), flat(y.to(x.dtype))
     numel = xf.numel()
@@ -317,7 +331,7 @@ def bce(
     grid = (math.ceil(numel / block),)
     ct = compute_dtype(x.dtype)
     reduce = reduction != "none"
-    out = torch.empty(numel, dtype=x.dtype, device=x.device) if not reduce else None
+    out = _out(out, (numel,), x) if not reduce else None
     part = torch.empty(grid[0], dtype=ct, device=x.device) if reduce else None
     dummy = out if out is not None else part
     _launch(
@@ -345,12 +359,13 @@ def bce_backward(
     reduction: str,
     dout: torch.Tensor,
     want_dt: bool,
+    out: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     xf, yf = flat(x), flat(y.to(x.dtype))
     numel = xf.numel()
     w, wp = _periodic(None if weight is None else weight.to(x.dtype), x.shape)
     pw, pwp = _periodic(None if pos_weight is None else pos_weight.to(x.dtype), x.shape)
-    dx = torch.empty(numel, dtype=x.dtype, device=x.device)
+    dx = _out(out, (numel,), x)
     dt = torch.empty(numel, dtype=x.dtype, device=x.device) if want_dt else None
     scalar = reduction != "none"
     d = flat(dout.to(x.dtype))
@@ -378,11 +393,13 @@ OPS = {
 }
 
 
-def unary(x: torch.Tensor, op: str, dy: torch.Tensor | None = None) -> torch.Tensor:
+def unary(
+    x: torch.Tensor, op: str, dy: torch.Tensor | None = None, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """``f(x)`` or ``dy * f(x)`` elementwise."""
     xf = flat(x)
     numel = xf.numel()
-    out = torch.empty(numel, dtype=x.dtype, device=x.device)
+    out = _out(out, (numel,), x)
     d = out if dy is None else _arg(flat(dy.to(x.dtype)))
     block = _elementwise_block(x.dtype)
     _launch(
