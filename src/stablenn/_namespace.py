@@ -32,6 +32,9 @@ def namespace(**arrays: object) -> Namespace:
     libraries.
     """
     given = {}
+    first = next(iter(arrays), None)
+    if first is not None and arrays[first] is None:  # the first array argument is required
+        raise msg.not_an_array(first, None)
     for name, value in arrays.items():
         if value is None:
             continue

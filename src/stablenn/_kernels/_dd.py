@@ -109,4 +109,7 @@ def sum_last(xp: Namespace, hi: Array, lo: Array | None) -> tuple[Array, Array]:
         lo = (lo[..., 0::2] + lo[..., 1::2]) + e
         hi = s
         n //= 2
-    return two_sum(hi[..., 0], lo[..., 0])
+    s, e = two_sum(hi[..., 0], lo[..., 0])
+    # a sum that overflowed is +-inf (its error terms, inf - inf, are NaN: drop them)
+    overflow = xp.isinf(hi[..., 0])
+    return xp.where(overflow, hi[..., 0], s), xp.where(overflow, 0.0, e)

@@ -15,7 +15,11 @@ from .reductions import _log_abs, shift_terms, sum_terms
 def _mul(xp: Namespace, exact: bool, hi: Array, lo: Array, c: Array) -> tuple[Array, Array]:
     """(hi + lo) * c, carried exactly in exact mode."""
     if exact:
-        return _dd.mul(xp, hi, lo, c, xp.zeros_like(c))
+        # Dekker's product overflows near the largest float: there the plain one is exact
+        # enough (the low part is below an ULP of the product)
+        huge = ~(xp.abs(hi) <= 2.0**900)
+        ph, pl = _dd.mul(xp, xp.where(huge, 0.0, hi), xp.where(huge, 0.0, lo), c, xp.zeros_like(c))
+        return xp.where(huge, hi * c, ph), xp.where(huge, 0.0, pl)
     return hi * c, lo * c
 
 
@@ -46,9 +50,17 @@ def binary_cross_entropy(
         else:
             c1_hi, c1_lo = _dd.two_prod(xp, y, pos_weight)
         c2_hi, c2_lo = _dd.two_sum(xp.ones_like(y), -y)  # 1 - y exactly
-        t1 = _dd.mul(xp, c1_hi, c1_lo, a_hi, a_lo)
-        t2 = _dd.mul(xp, c2_hi, c2_lo, b_hi, b_lo)
+        # Dekker's products overflow near the largest float: there (|x| > 2**900) one term is
+        # |x| times its coefficient, 0 or a rounding of the other, and plain arithmetic is exact
+        # enough (one product, one sum of a term below an ULP)
+        huge = xp.abs(xf) > 2.0**900
+        small = xp.where(huge, 0.0, 1.0)
+        t1 = _dd.mul(xp, c1_hi, c1_lo, a_hi * small, a_lo * small)
+        t2 = _dd.mul(xp, c2_hi, c2_lo, b_hi * small, b_lo * small)
         hi, lo = _dd.add(*t1, *t2)
+        plain = c1 * (neg + tail) + (1.0 - y) * (pos + tail)
+        hi = xp.where(huge, plain, hi)
+        lo = xp.where(huge, 0.0, lo)
     else:
         hi = c1 * (neg + tail) + (1.0 - y) * (pos + tail)
         lo = xp.zeros_like(hi)
