@@ -295,9 +295,12 @@ def time_case(case: Case, inp: dict[str, Any], use_compile: bool) -> dict[str, f
     out["eager_ms"] = do_bench(lambda: case.peer(inp), warmup=10, rep=50, return_mode="median")
     out["compile_ms"] = None
     if use_compile:
-        compiled = torch.compile(lambda: case.peer(inp), dynamic=False)
-        compiled()  # compile outside the timing
-        out["compile_ms"] = do_bench(compiled, warmup=10, rep=50, return_mode="median")
+        try:
+            compiled = torch.compile(lambda: case.peer(inp), dynamic=False)
+            compiled()  # compile outside the timing
+            out["compile_ms"] = do_bench(compiled, warmup=10, rep=50, return_mode="median")
+        except Exception as exc:  # a peer that does not compile is reported, not fatal
+            out["compile_error"] = repr(exc)[:300]  # type: ignore[assignment]
     return out
 
 
@@ -343,6 +346,12 @@ def main(argv: list[str] | None = None) -> int:
         except torch.cuda.OutOfMemoryError:
             report["skipped"].append({"kernel": case.name, "shape": shape, "dtype": name, "why": "out of memory"})
             torch.cuda.empty_cache()
+            continue
+        except Exception as exc:  # a kernel that fails to compile or run: a failure, and go on
+            ok = False
+            report["correctness"].append({"name": case.name, "shape": list(shape), "dtype": name, "ok": False,
+                                          "error": repr(exc)[:2000]})
+            print(f"{case.name:24} {str(shape):>14} {name:>8} ERROR: {exc!r}"[:400], flush=True)
             continue
         for r in results:
             r.update(shape=list(shape), dtype=name)
