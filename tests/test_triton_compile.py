@@ -68,8 +68,23 @@ def jobs():
             yield "unary", K._unary_kernel, dict(x_ptr="*" + d, dy_ptr="*" + d, out_ptr="*" + d, numel="i32"), \\
                 dict(BLOCK=1024, IN_KIND=kind, OP=op, HAS_DY=op == 3)
 
+def ones():
+    # Triton turns an integer argument equal to 1 into a constant: one class, one row stride
+    yield "lse n=1", K._lse_kernel, dict(x_ptr="*fp32", out_ptr="*fp32", m_ptr="*fp64", r_ptr="*fp64",
+                                         c_ptr="*i32"), dict(n=1, stride_x=1, seg=1, n_split=1, BLOCK=16,
+                                                             IN_KIND=0, PARTIAL=False)
+    yield "ce n=1", K._ce_kernel, dict(x_ptr="*fp32", t_ptr="*i64", w_ptr="*fp32", loss_ptr="*fp64",
+                                       grad_ptr="*fp32", den_ptr="*fp64", wsum_ptr="*fp64", ignore_index="i32",
+                                       eps_hi="fp32", eps_lo="fp32"), \
+        dict(n=1, stride_x=1, stride_g=1, BLOCK=16, IN_KIND=0, HAS_W=True, HAS_IGNORE=True, SMOOTH=True,
+             WRITE_GRAD=True, MEAN=True, SINGLE=True)
+    yield "bce_bwd n=1", K._bce_bwd_kernel, dict(x_ptr="*fp32", y_ptr="*fp32", w_ptr="*fp32", pw_ptr="*fp32",
+                                                 dy_ptr="*fp32", dx_ptr="*fp32", dt_ptr="*fp32"), \
+        dict(numel=1, w_period=1, pw_period=1, count=1, BLOCK=16, IN_KIND=0, HAS_W=True, HAS_PW=True,
+             DY_SCALAR=True, MEAN=True, WANT_DT=True)
+
 for arch in (90, 80):
-    for name, kernel, types, consts in jobs():
+    for name, kernel, types, consts in [*jobs(), *(ones() if arch == 90 else ())]:
         sig = {k: ("constexpr" if k in consts else types[k]) for k in kernel.arg_names}
         try:
             with warnings.catch_warnings():
@@ -93,6 +108,6 @@ def test_every_kernel_compiles_for_sm90_and_sm80() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-6000:]
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert len(rows) == 2 * 2 * 26, proc.stdout[-3000:]  # 2 archs, 2 dtypes, 26 variants
+    assert len(rows) == 2 * 2 * 26 + 3, proc.stdout[-3000:]  # 2 archs, 2 dtypes, 26 variants; 3 with ones
     failed = [r for r in rows if not r["ok"]]
     assert not failed, json.dumps(failed[:3], indent=1)
