@@ -2,7 +2,7 @@
 
 Usage (on a machine with an NVIDIA GPU; about 5 minutes on an H100 or H200)::
 
-    python benchmarks/gpu_bench.py [--json out.json] [--budget 420] [--quick] [--no-compile]
+    python benchmarks/gpu_bench.py [--json out.json] [--budget 420] [--quick] [--no-compile] [--tune 90]
 
 For every kernel, shape and dtype it
 
@@ -304,12 +304,56 @@ def time_case(case: Case, inp: dict[str, Any], use_compile: bool) -> dict[str, f
     return out
 
 
+TUNE_GRID = {
+    # the tuning limits of stablenn._fast.triton._launch, tried one at a time around the defaults
+    "single_wide": [2048, 4096, 8192],
+    "block_wide": [1024, 2048, 4096],
+    "block_half": [2048, 4096, 8192],
+    "elementwise_wide": [512, 1024, 2048],
+    "elementwise_half": [1024, 2048, 4096],
+    "elements_per_warp": [128, 256, 512],
+}
+TUNE_CASES = [("softmax", "float32"), ("softmax", "bfloat16"), ("logsumexp", "float32"),
+              ("cross_entropy_fwd_bwd", "float32"), ("sigmoid", "float32"), ("bce_none", "float32")]
+
+
+def tune(device: Any, budget_s: float) -> list[dict[str, Any]]:
+    """Time a few kernels while varying one tuning limit at a time (correctness is checked
+    by the main run, which uses the defaults)."""
+    from triton.testing import do_bench
+
+    start = time.time()
+    rows: list[dict[str, Any]] = []
+    by_name = {c.name: c for c in CASES}
+    for case_name, dname in TUNE_CASES:
+        case = by_name[case_name]
+        shape = ROW_SHAPES[0] if case.kind == "rows" else (ELEMENTWISE,)
+        inp = case.make(shape, DTYPES[dname], device, torch.Generator(device=device).manual_seed(2))
+        for key, values in TUNE_GRID.items():
+            default = L.LIMITS[key]
+            for value in values:
+                if time.time() - start > budget_s:
+                    return rows
+                L.LIMITS[key] = value
+                try:
+                    ms = do_bench(lambda: case.ours(inp, None), warmup=10, rep=40, return_mode="median")
+                    rows.append(dict(kernel=case_name, dtype=dname, limit=key, value=value, ms=ms))
+                    print(f"tune {case_name:22} {dname:8} {key:18} {value:6} {ms:8.3f} ms", flush=True)
+                finally:
+                    L.LIMITS[key] = default
+        del inp
+        torch.cuda.empty_cache()
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", default="gpu_bench.json")
     parser.add_argument("--budget", type=float, default=420.0, help="seconds; no new measurement after")
     parser.add_argument("--quick", action="store_true", help="first row shape and 2**26 elements only")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile peers")
+    parser.add_argument("--tune", type=float, default=0.0, metavar="SECONDS",
+                        help="after the main run, spend up to SECONDS timing other tuning limits")
     parser.add_argument("--compile-all", action="store_true",
                         help="torch.compile every shape (default: the first shape of each kernel and dtype)")
     args = parser.parse_args(argv)
@@ -382,6 +426,8 @@ def main(argv: list[str] | None = None) -> int:
               f" {entry['copy_fraction']:5.0%} {entry['eager_ratio']:8.2f} {comp:>9}", flush=True)
         del inp
         torch.cuda.empty_cache()
+    if args.tune > 0:
+        report["tuning"] = tune(device, args.tune)
     report["seconds"] = time.time() - start
     report["ok"] = ok
     with open(args.json, "w") as fh:

@@ -843,6 +843,35 @@ def test_benchmark_catches_unwritten_and_inaccurate_outputs() -> None:
     assert bench.ulps(torch.tensor([2.0**-149]), torch.tensor([0.0], dtype=torch.float64)).tolist() == [1.0]
 
 
+def test_benchmark_timing_and_tuning_loops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The timing and tuning loops, with ``do_bench`` replaced by one call (no CUDA events
+    on the CPU): every case runs, and the tuning limits are restored."""
+    import triton.testing
+
+    bench = _bench()
+    calls: list[int] = []
+
+    def one_call(fn: Callable[[], Any], **kwargs: Any) -> float:
+        fn()
+        calls.append(1)
+        return 1.0
+
+    monkeypatch.setattr(triton.testing, "do_bench", one_call)
+    monkeypatch.setattr(bench, "ROW_SHAPES", [(2, 37)])
+    monkeypatch.setattr(bench, "ELEMENTWISE", 100)
+    monkeypatch.setattr(bench, "TUNE_GRID", {"block_wide": [16, 32], "elementwise_wide": [32]})
+    before = dict(L.LIMITS)
+    rows = bench.tune("cpu", budget_s=600)
+    assert L.LIMITS == before
+    assert len(rows) == 3 * len(bench.TUNE_CASES) and all(r["ms"] == 1.0 for r in rows)
+    for case in bench.CASES:
+        shape = (2, 37) if case.kind == "rows" else (100,)
+        inp = case.make(shape, torch.float32, "cpu", torch.Generator().manual_seed(0))
+        t = bench.time_case(case, inp, use_compile=False)
+        assert t["ours_ms"] == 1.0 and t["eager_ms"] == 1.0 and t["compile_ms"] is None
+        assert case.bytes(inp) > 0
+
+
 # ---------------------------------------------------------------- the outer session
 
 if not INTERPRETED:

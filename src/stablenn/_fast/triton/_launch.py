@@ -36,6 +36,8 @@ LIMITS = {
     # many per streaming multiprocessor, and the row spans at least two chunks
     "split_rows_per_sm": 2,
     "max_split": 1024,
+    # warps per program: one per this many elements of a block (at most 16)
+    "elements_per_warp": 256,
 }
 
 _COMPUTE = {torch.float32: torch.float64, torch.float16: torch.float32, torch.bfloat16: torch.float32}
@@ -79,7 +81,7 @@ def _launch(kernel: Any, grid: tuple[int, ...], *args: Any, num_warps: int = 4, 
 
 
 def _warps(block: int) -> int:
-    return max(1, min(16, block // 256))
+    return max(1, min(16, block // LIMITS["elements_per_warp"]))
 
 
 def _next_pow2(n: int) -> int:
