@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,3 +94,19 @@ def test_best_affine_accuracy_special_sets():
     square = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
     for perm in itertools.permutations(range(4)):
         assert best_affine_accuracy(square[list(perm)], np.array([0, 1, 1, 0])[list(perm)]) == 0.75
+
+
+def test_equivalence_benchmark_quick_run(tmp_path):
+    """The benchmark runs, and its measurements keep their meaning: the rewrite moves the exact
+    function by under 1 eps of the output's terms, the float evaluations by a few eps."""
+    import runpy
+
+    out = tmp_path / "eq.json"
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "networks_equivalence.py"
+    module = runpy.run_path(str(path))
+    assert module["main"](["--quick", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == 24
+    assert max(r["rewrite_cond_eps"] for r in rows) < 1
+    assert max(r["max_cond_eps"] for r in rows) < 16
+    assert max(r["median_ulp"] for r in rows) <= 4
