@@ -459,3 +459,53 @@ def test_public_names_are_exported():
     assert set(nw.__all__) == {name for name in public if not type(getattr(nw, name)).__name__ == "module"}
     for name in nw.__all__:
         assert getattr(nw, name).__doc__ or name == "ACTIVATIONS"
+
+
+def test_every_networks_message_is_raised_by_a_test():
+    """Each message function of the networks section is matched, by its text, in a test."""
+    import inspect
+    import pathlib
+    import re
+
+    from stablenn import _messages
+
+    here = pathlib.Path(__file__).parent
+    sources = "".join(p.read_text() for p in sorted(here.glob("test_networks*.py")))
+    sources = sources.replace(inspect.getsource(test_every_networks_message_is_raised_by_a_test), "")
+    section = inspect.getsource(_messages).split("# ---------------------------------------------------------------- networks")[1]
+    names = set(re.findall(r"^def (\w+)\(", section.split("\n# ----")[0], flags=re.M))
+    phrases = {
+        "networks_weight_kind": "real floating",
+        "networks_weight_shape": "must be 2-D",
+        "networks_bias_shape": "`bias` of layer 'fc1' must have shape",
+        "networks_not_finite": "must be finite; got",
+        "networks_unknown_activation": "'identity', 'sigmoid', 'tanh', 'relu', 'softmax'; got",
+        "networks_softmax_hidden": "is a hidden layer with activation 'softmax'",
+        "networks_no_layers": "must hold at least one Layer",
+        "networks_not_a_layer": "must be a stablenn.networks.Layer",
+        "networks_shapes_do_not_chain": "the shapes do not chain",
+        "networks_input_not_array": "`x` must be an array",
+        "networks_input_kind": "`x` must be a real",
+        "networks_input_width": "`x` must have shape",
+        "networks_collapse_nonlinear": "has activation 'relu'",
+        "networks_rewrite_overflow": "makes `weight` overflow",
+        "networks_unsupported_model": "`model` must be a stablenn.networks.Network",
+        "networks_torch_container": "`model` must be a torch.nn.Sequential",
+        "networks_torch_module": "which cannot be converted",
+        "networks_torch_order": "comes before any Linear",
+        "networks_sklearn_not_fitted": "got an unfitted MLPClassifier",
+        "networks_sklearn_activation": "`model.activation` must be one of",
+        "networks_onnx_structure": "not a feed-forward chain",
+        "networks_onnx_node": "is not supported",
+        "networks_onnx_dtype": "has element type INT64",
+        "networks_compare_shapes": "outputs of the same shape",
+        "networks_cli_missing": "does not exist",
+        "networks_cli_pickle": "is a pickle file",
+        "networks_cli_not_onnx": "is not a valid ONNX model",
+        "networks_cli_same_path": "must differ from `MODEL`",
+        "networks_cli_samples": "`--samples` must be a positive integer",
+        "networks_cli_onnxruntime": "onnxruntime cannot run the models",
+    }
+    assert names == set(phrases)
+    for name, phrase in phrases.items():
+        assert phrase in sources, name
