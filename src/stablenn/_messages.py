@@ -650,6 +650,129 @@ def expr_sympy_primitives(value: Any) -> ValueError:
     return ValueError(f"`primitives` must be 'definition' or 'stable'; got {describe(value)}.")
 
 
+# ---------------------------------------------------------------- audit command
+# stablenn.audit._cli and the modules it drives (_peers, _intervals, _report, _plot,
+# _exhaustive): `stablenn audit`.
+
+
+def audit_unknown_impl(name: Any, accepted: tuple[str, ...]) -> ValueError:
+    return ValueError(
+        f"`--impl` must name implementations among {', '.join(accepted)}; got {describe(name)}. "
+        "Separate several with commas, e.g. --impl stablenn,naive,torch."
+    )
+
+
+def audit_impl_unavailable(name: str, function: str, reason: str) -> ValueError:
+    return ValueError(
+        f"`--impl {name}` cannot audit {function}: {reason}. Leave --impl out to audit every "
+        "implementation that is available."
+    )
+
+
+def audit_impl_lacks_dtype(name: str, dtype: str, dtypes: tuple[str, ...]) -> TypeError:
+    return TypeError(
+        f"`--dtype {dtype}` is not available to the {name} implementation (it takes "
+        f"{', '.join(dtypes)}); choose one of those, or leave {name} out of --impl."
+    )
+
+
+def audit_unknown_subject(text: Any, functions: tuple[str, ...], close: list[str]) -> ValueError:
+    hint = f" Did you mean {' or '.join(close)}?" if close else ""
+    return ValueError(
+        f"`FUNCTION` must be a function of stablenn ({', '.join(functions)}) or a formula of "
+        f"variables such as \"log(1 + exp(x))\"; got {describe(text)}.{hint}"
+    )
+
+
+def audit_cli_dtype(value: Any, accepted: tuple[str, ...]) -> TypeError:
+    return TypeError(f"`--dtype` must be one of {', '.join(accepted)}; got {describe(value)}.")
+
+
+def audit_bad_range(text: Any, problem: str) -> ValueError:
+    return ValueError(
+        f"`--range` must be LO:HI or NAME=LO:HI with finite numbers LO < HI; got {describe(text)}: "
+        f"{problem}. Example: --range -1e300:1e300."
+    )
+
+
+def audit_range_variable(name: str, variables: tuple[str, ...]) -> ValueError:
+    listed = ", ".join(variables) if variables else "none"
+    return ValueError(
+        f"`--range {name}=...` names no scalar variable of the audited input (scalar variables: "
+        f"{listed}); use one of those names, or LO:HI for all of them."
+    )
+
+
+def audit_range_not_scalar(subject: str) -> ValueError:
+    return ValueError(
+        f"`--range` applies to functions of one scalar input and to the scalar variables of a "
+        f"formula; {subject} takes vectors or batches. Leave --range out."
+    )
+
+
+def audit_formula_constant(text: str) -> ValueError:
+    return ValueError(
+        f"the formula {text!r} has no variable, so there is nothing to sample; write it in "
+        "terms of an input such as x, e.g. \"log(1 + exp(x))\"."
+    )
+
+
+def audit_bad_threshold(value: Any) -> ValueError:
+    return ValueError(f"`--threshold` must be a finite number of ULPs >= 0; got {describe(value)}.")
+
+
+def audit_plot_suffix(path: str) -> ValueError:
+    return ValueError(
+        f"`--plot` must name a .png or .svg file (the suffix chooses the format); got {path!r}."
+    )
+
+
+def audit_plot_write(path: str, reason: str) -> ValueError:
+    return ValueError(f"`--plot` could not write {path!r}: {reason}. Check that the folder exists and is writable.")
+
+
+def audit_exhaustive_subject(subject: str, accepted: tuple[str, ...]) -> ValueError:
+    return ValueError(
+        f"`--exhaustive` runs every float32 input of a function of one scalar input "
+        f"({', '.join(accepted)}); got {subject!r}. Audit it without --exhaustive."
+    )
+
+
+def audit_exhaustive_dtype(dtype: str) -> TypeError:
+    return TypeError(
+        f"`--exhaustive` covers the 2**32 float32 inputs only; got --dtype {dtype}. Pass "
+        "--dtype float32 (other dtypes: sampled audits)."
+    )
+
+
+def audit_grad_function(function: str, accepted: tuple[str, ...]) -> ValueError:
+    return ValueError(
+        f"`--grad` audits the derivative of an elementwise function ({', '.join(accepted)}); "
+        f"got {function!r}."
+    )
+
+
+def audit_option_conflict(first: str, second: str) -> ValueError:
+    return ValueError(f"`{first}` and `{second}` cannot be combined; run them as two audits.")
+
+
+def audit_all_with_subject(subject: str) -> ValueError:
+    return ValueError(
+        f"`--all` audits every function; it takes no FUNCTION, got {subject!r}. Drop one of them."
+    )
+
+
+def audit_missing_subject() -> ValueError:
+    return ValueError(
+        "`stablenn audit` needs a FUNCTION (e.g. softplus), a formula in quotes (e.g. "
+        "\"log(1 + exp(x))\"), or --all."
+    )
+
+
+def audit_bad_processes(value: Any) -> ValueError:
+    return ValueError(f"`--processes` must be a positive integer; got {describe(value)}.")
+
+
 # ---------------------------------------------------------------- streaming
 # stablenn.streaming (the mergeable log-sum-exp state, streaming softmax and losses,
 # importance sampling) and the Dask fast paths of stablenn._fast.dask.
