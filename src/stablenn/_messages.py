@@ -909,3 +909,19 @@ def grad_fast_rule(function: str, device: Any) -> ValueError:
         f"a fast gradient rule for `{function}` on device type {device!r} is already registered; "
         "each (function, device type) takes one entry."
     )
+
+
+# ---------------------------------------------------------------- CPU fast paths and bench
+def bench_repeat(value: Any) -> ValueError:
+    return ValueError(
+        f"`--repeat` must be at least 7 (the median of fewer rounds is too noisy on a shared "
+        f"machine); got {describe(value)}. Use the default 9, or more."
+    )
+
+
+def bench_no_workload(words: Any, names: Any) -> ValueError:
+    listed = ", ".join(repr(n) for n in names)
+    return ValueError(
+        f"`--only` {list(words)!r} matches no workload; the workloads are {listed}. "
+        "Pass words contained in their names, e.g. --only sigmoid bce."
+    )

@@ -30,6 +30,14 @@ ROW_IN_CACHE = 1 << 17
 MIN_CHUNK = 1 << 16
 
 
+def _ro(a: np.ndarray) -> np.ndarray:
+    """A read-only view: the kernels are compiled for read-only inputs only (one
+    specialisation per dtype, whether or not the caller's array is writable)."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
 def _threads() -> int:
     return int(numba.get_num_threads())
 
@@ -56,7 +64,7 @@ def rows_layout(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, int] | None:
         offsets = (offsets[:, None] + np.arange(size, dtype=np.int64) * (stride // item)).reshape(-1)
     span = int(offsets[-1]) + n  # non-negative strides: the last row starts last
     flat = np.lib.stride_tricks.as_strided(x, shape=(span,), strides=(item,), writeable=False)
-    return flat, offsets, n
+    return flat, _ro(offsets), n
 
 
 def _plan(rows: int, n: int) -> tuple[int, int]:
@@ -88,26 +96,26 @@ def _plain_work(x: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def _lse_merged(flat: np.ndarray, offsets: np.ndarray, n: int, chunks: int, need_lse: bool) -> tuple[np.ndarray, ...]:
-    """Long rows: ``(res, bad, m, S_hi, S_lo)`` per row from ``chunks`` pieces each."""
+    """Long rows: ``(res, bad, state)`` per row from ``chunks`` pieces each; ``state[r]`` is
+    the merged ``(m, c, r_hi, r_lo)``.  With ``need_lse``, float32 rows whose cheap sum
+    cancels are summed again in double-double."""
     rows = offsets.size
-    pm = np.empty((rows, chunks))
-    ph = np.empty((rows, chunks))
-    pl = np.empty((rows, chunks))
-    _run_parallel(J.lse_chunks, flat, offsets, n, chunks, pm, ph, pl, False)
-    res, ms, shs, sls = (np.empty(rows) for _ in range(4))
+    parts = np.empty((rows, chunks, 4))
+    _run_parallel(J.lse_chunks, flat, offsets, n, chunks, parts, False)
+    res = np.empty(rows)
     bad = np.zeros(rows, np.bool_)
     ill = np.zeros(rows, np.bool_)
-    J.lse_merge(pm, ph, pl, res, bad, ill, ms, shs, sls)
-    if need_lse and flat.dtype == np.float32 and ill.any():
+    state = np.empty((rows, 4))
+    J.lse_merge(flat, parts, res, bad, ill, state)
+    if need_lse and ill.any():
         which = np.flatnonzero(ill)
-        sub = offsets[which]
-        r2, m2, h2, l2 = (np.empty(which.size) for _ in range(4))
-        pm2, ph2, pl2 = (np.empty((which.size, chunks)) for _ in range(3))
-        _run_parallel(J.lse_chunks, flat, sub, n, chunks, pm2, ph2, pl2, True)
-        b2 = np.zeros(which.size, np.bool_)
-        J.lse_merge(pm2, ph2, pl2, r2, b2, np.zeros(which.size, np.bool_), m2, h2, l2)
-        res[which], bad[which] = r2, b2
-    return res, bad, ms, shs, sls
+        parts2 = np.empty((which.size, chunks, 4))
+        _run_parallel(J.lse_chunks, flat, _ro(offsets[which]), n, chunks, parts2, True)
+        res2, state2 = np.empty(which.size), np.empty((which.size, 4))
+        bad2, ill2 = np.zeros(which.size, np.bool_), np.zeros(which.size, np.bool_)
+        J.lse_merge(flat, parts2, res2, bad2, ill2, state2)
+        res[which], bad[which], state[which] = res2, bad2, state2
+    return res, bad, state
 
 
 def logsumexp(x: np.ndarray, b: Any, return_sign: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -124,7 +132,7 @@ def logsumexp(x: np.ndarray, b: Any, return_sign: bool) -> tuple[np.ndarray, np.
     elif rows:
         groups, chunks = _plan(rows, n)
         if chunks:
-            r64, bad, _, _, _ = _lse_merged(flat, offsets, n, chunks, True)
+            r64, bad, _ = _lse_merged(flat, offsets, n, chunks, True)
             res[:] = r64
         else:
             _run_parallel(J.lse_rows, flat, offsets, n, res, bad, groups)
@@ -154,9 +162,10 @@ def _normalise(name: str, x: np.ndarray) -> np.ndarray:
         groups, chunks = _plan(rows, n)
         if chunks or n > ROW_IN_CACHE:
             chunks = chunks or max(1, n // MIN_CHUNK)
-            _, bad, ms, shs, sls = _lse_merged(flat, offsets, n, chunks, False)
+            _, bad, state = _lse_merged(flat, offsets, n, chunks, False)
             lhs, lls, ihs, ils = (np.empty(rows) for _ in range(4))
-            J.lse_finish_parts(ms, shs, sls, bad, lhs, lls, ihs, ils)
+            J.lse_finish_parts(state, bad, lhs, lls, ihs, ils)
+            ms = np.ascontiguousarray(state[:, 0])
             if name == "softmax":
                 _run_parallel(J.softmax_chunks, flat, offsets, n, chunks, out, ms, ihs, ils)
             else:
@@ -201,8 +210,7 @@ def _elementwise(name: str) -> Any:
     def run(x: np.ndarray) -> np.ndarray:
         out = np.empty_like(x)  # same memory order as a C- or F-contiguous x
         if x.size:
-            xf = x.ravel(order="K")
-            _run_parallel(J.elementwise, kind, xf, out.ravel(order="K"), _chunks(x.size))
+            _run_parallel(J.elementwise, kind, _ro(x.ravel(order="K")), out.ravel(order="K"), _chunks(x.size))
         return out
 
     run.__name__ = name
@@ -220,11 +228,11 @@ tanh_grad = _elementwise("tanh_grad")
 # ------------------------------------------------------------------ losses
 
 
-def weight_vector(w: Any, shape: tuple[int, ...]) -> np.ndarray | None:
+def weight_vector(w: Any, shape: tuple[int, ...], dtype: Any) -> np.ndarray | None:
     """The values of a weight broadcast to ``shape``: 1 value (all strides 0), one value per
     position of the last axis (strides 0 but the last), or None for any other layout."""
     if w is None:
-        return np.ones(1)
+        return np.ones(1, dtype)
     if all(s == 0 for s in w.strides) or w.size <= 1:
         return np.ascontiguousarray(w.reshape(-1)[:1])
     if w.ndim and all(s == 0 for s in w.strides[:-1]) and w.strides[-1] == w.itemsize:
@@ -232,11 +240,19 @@ def weight_vector(w: Any, shape: tuple[int, ...]) -> np.ndarray | None:
     return None
 
 
-def _reduce(sh: float, sl: float, spec: float, reduction: str, den: float | None, dtype: Any) -> np.ndarray:
-    """The plain path's ``reduce`` on a double-double total ``sh + sl``: non-finite losses
-    (``spec``) decide the total as plain addition would; the float64 mean is a
-    double-double quotient rounded once."""
+_OVERFLOW_SCALE = 2.0**-64
+
+
+def _reduce(
+    sh: float, sl: float, spec: float, reduction: str, den: float | None, dtype: Any, scale: float = 1.0
+) -> np.ndarray:
+    """The plain path's ``reduce`` on a double-double total ``sh + sl`` (of the losses times
+    ``scale``): non-finite losses (``spec``) decide the total as plain addition would; the
+    float64 mean is a double-double quotient rounded once."""
     with np.errstate(all="ignore"):
+        if scale != 1.0:
+            total = _reduce(sh, sl, spec * scale, reduction, den, np.float64)
+            return np.asarray(float(total) / scale, dtype=dtype)
         sh = float(np.float64(sh) + np.float64(spec))
         if den is None:
             total = sh + sl
@@ -274,17 +290,24 @@ def binary_cross_entropy_with_logits(x: np.ndarray, y: np.ndarray, w: Any, pw: A
 
     shape = x.shape
     n = x.size
-    wv = weight_vector(w, shape)
-    pwv = weight_vector(pw, shape)
+    wv = weight_vector(w, shape, x.dtype)
+    pwv = weight_vector(pw, shape, x.dtype)
     assert wv is not None and pwv is not None
     period = shape[-1] if x.ndim and (wv.size > 1 or pwv.size > 1) else 1
     write = reduction == "none"
     out = np.empty(shape, x.dtype) if write else np.empty(1, x.dtype)
     chunks = _chunks(n, period) if n else 1
     acc = np.zeros((chunks, 3))
+    args = (_ro(x.reshape(-1)), _ro(y.reshape(-1)), _ro(wv.astype(x.dtype, copy=False)), _ro(pwv.astype(x.dtype, copy=False)), period)
+    scale = 1.0
     if n:
-        _run_parallel(J.bce, x.reshape(-1), y.reshape(-1), wv, pwv, period, out.reshape(-1), write, chunks, acc)
+        _run_parallel(J.bce, *args, out.reshape(-1), write, chunks, acc, scale)
     sh, sl = _dd_total(acc[:, 0], acc[:, 1])
+    if reduction == "mean" and not math.isfinite(sh) and not acc[:, 2].sum():
+        # finite losses whose sum overflows: sum them scaled, divide, scale back
+        scale = _OVERFLOW_SCALE
+        _run_parallel(J.bce, *args, out.reshape(-1), False, chunks, acc, scale)
+        sh, sl = _dd_total(acc[:, 0], acc[:, 1])
     spec = 0.0
     if acc[:, 2].sum():
         wb = np.broadcast_to(np.ones(1, x.dtype) if w is None else w, shape)
@@ -305,7 +328,7 @@ def binary_cross_entropy_with_logits(x: np.ndarray, y: np.ndarray, w: Any, pw: A
         spec = float(np.sum(hi[~fin]))
     if write:
         return out
-    return _reduce(sh, sl, spec, reduction, float(n) if reduction == "mean" else None, x.dtype)
+    return _reduce(sh, sl, spec, reduction, float(n) if reduction == "mean" else None, x.dtype, scale)
 
 
 def _plain_bce(x: np.ndarray, y: np.ndarray, w: Any, pw: Any, reduction: str) -> np.ndarray:
@@ -334,7 +357,7 @@ def cross_entropy_with_logits(
     kept = x.shape[:-1]
     rows = offsets.size
     t = np.ascontiguousarray(targets.reshape(-1), dtype=np.int64)
-    wv = np.ones(1) if w is None else np.ascontiguousarray(w)
+    wv = np.ones(1) if w is None else np.ascontiguousarray(w, dtype=np.float64)
     use_ignore = ignore_index is not None
     ignore = int(ignore_index) if use_ignore else 0
     write = reduction == "none"
@@ -342,9 +365,16 @@ def cross_entropy_with_logits(
     bad = np.zeros(rows, np.bool_)
     groups = max(1, min(rows, 8 * _threads()))
     acc = np.zeros((groups, 4))
+    args = (flat, offsets, n, _ro(t), _ro(wv), ignore, use_ignore, float(eps))
+    scale = 1.0
     if rows:
-        _run_parallel(J.cross_entropy, flat, offsets, n, t, wv, ignore, use_ignore, float(eps), out, write, bad, groups, acc)
+        _run_parallel(J.cross_entropy, *args, out, write, bad, groups, acc, scale)
     sh, sl = _dd_total(acc[:, 0], acc[:, 1])
+    if reduction == "mean" and not math.isfinite(sh):
+        # finite losses whose sum overflows: sum them scaled, divide, scale back
+        scale = _OVERFLOW_SCALE
+        _run_parallel(J.cross_entropy, *args, out, False, bad, groups, acc, scale)
+        sh, sl = _dd_total(acc[:, 0], acc[:, 1])
     wh, wl = _dd_total(acc[:, 2], acc[:, 3])
     spec = 0.0
     if bad.any():
@@ -358,10 +388,10 @@ def cross_entropy_with_logits(
         if write:
             out[which] = hi + lo
         fin = np.isfinite(hi)
-        sh, sl = _dd_total(np.concatenate([[sh], hi[fin]]), np.concatenate([[sl], lo[fin]]))
+        sh, sl = _dd_total(np.concatenate([[sh], hi[fin] * scale]), np.concatenate([[sl], lo[fin] * scale]))
         spec = float(np.sum(hi[~fin]))
         wh, wl = _dd_total(np.concatenate([[wh], w_t]), np.array([wl]))
     if write:
         return out.reshape(kept)
     den = wh + wl if reduction == "mean" else None
-    return _reduce(sh, sl, spec, reduction, den, x.dtype)
+    return _reduce(sh, sl, spec, reduction, den, x.dtype, scale)

@@ -16,8 +16,8 @@ Building blocks
     ``T_hi + (T_hi p + T_lo)`` is split exactly by Fast2Sum, so the caller gets the
     rounding error of the last addition back instead of losing it.
 ``_exp_f(d)``, ``d <= 0``
-    The same reduction without the low parts: relative error below ``2**-50``, for results
-    rounded to float32 at the end.
+    For results rounded to float32 at the end: no table, ``|r| <= ln2/2`` and a degree-10
+    Taylor polynomial; relative error below ``2**-40``.
 ``_log1p_dd(e)``, ``0 <= e <= 1``
     ``log1p(e)`` as ``hi + lo`` with relative error below ``2**-60``: ``s = 1 + e`` exactly
     (Fast2Sum), ``s = c / INV_j * (1 + t)`` with ``INV_j ~ 1/s`` of 9 fractional bits, so
@@ -191,7 +191,7 @@ def _log_table(n: int, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         c = 1.0 + j / n
         v = round((1.0 / c) * 2**bits) / 2**bits
         inv[j] = v
-        hi[j], lo[j] = _dd_of(-_D.ln(decimal.Decimal(v)))
+        hi[j], lo[j] = _dd_of(_D.minus(_D.ln(decimal.Decimal(v))))
     return inv, hi, lo
 
 
@@ -218,6 +218,13 @@ _INF = math.inf
 # Indexing with an unsigned integer skips Numba's negative-index wraparound, which would
 # otherwise turn every contiguous load of a vectorised loop into a gather.
 _U = np.uintp
+
+# The sum r of the non-maximal terms is kept scaled by 2**600, so that terms and sums in the
+# subnormal range (exp(d) for d < -708) keep their relative precision; only the final log
+# (``_log_cr``) scales back, rounding once.
+_R_EXP = 600
+_R_SCALE = 2.0**600
+_R_UNSCALE = 2.0**-600
 
 # lanes per vectorised loop (8 AVX-512 registers of float64: enough independent chains to
 # hide the latency of the TwoSum accumulation) and entries per block (16 KiB of float64)
@@ -266,7 +273,7 @@ def _exp_parts(d: float) -> tuple[float, float, Any]:
     # exp(d) = 2**e * (yh + yl), yh + yl = 2**(j/128) * exp(r) in [1, 2): see the module
     # docstring.  d <= 0; NaN propagates (the table index is masked, so garbage bits never
     # index out of range).
-    d = -746.0 if d < -746.0 else d  # exp(-746) rounds to 0; keeps k in range
+    d = -1000.0 if d < -1000.0 else d  # keeps k in range; exp(-1000) is 0 even scaled by 2**600
     t = d * _INV_C + _SHIFTER
     kf = t - _SHIFTER
     k = _as_int(t) - _SHIFTER_BITS
@@ -290,15 +297,15 @@ def _exp_dd(d: float) -> tuple[float, float]:
 
 @jit(inline="always")
 def _exp_f(d: float) -> float:
-    # exp(d) to within 2**-37 relative, for values rounded to float32 later (which needs
-    # 2**-25): no table, |r| <= ln2/2 and a degree-9 Taylor polynomial, whose remainder
-    # |r|**10/10! * e**|r| < 2**-37.  d <= 0; NaN propagates.
+    # exp(d) to within 2**-40 relative, for values rounded to float32 later (which needs
+    # 2**-25): no table, |r| <= ln2/2 and a degree-10 Taylor polynomial, whose remainder
+    # |r|**11/11! * e**|r| < 2**-41.  d <= 0; NaN propagates.
     d = -746.0 if d < -746.0 else d
     kf = (d * _INV_LN2 + _SHIFTER) - _SHIFTER
     r = d - kf * _LN2_1
     r = r - kf * _LN2_2
     p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (
-        1.0 / 720.0 + r * (1.0 / 5040.0 + r * (1.0 / 40320.0 + r * (1.0 / 362880.0)))))))))
+        1.0 / 720.0 + r * (1.0 / 5040.0 + r * (1.0 / 40320.0 + r * (1.0 / 362880.0 + r * (1.0 / 3628800.0))))))))))
     return _ldexp(p, np.int32(kf))
 
 
@@ -310,6 +317,9 @@ def _log1p_dd(e: float) -> tuple[float, float]:
     inv = _LOG_INV[j]
     t = _fma(sh, inv, -1.0)  # exact: 9-bit inv, |t| < 2**-8
     tl = sl * inv
+    if j == 0:  # inv = 1 and t + tl = e exactly: take e itself (for e < 2**-53, t is 0)
+        t = e
+        tl = 0.0
     # log1p(t) = t - t^2/2 + t^3/3 - ... = t + t^2 P(t)
     P = -0.5 + t * (1.0 / 3.0 + t * (-0.25 + t * (0.2 + t * (-1.0 / 6.0 + t * (1.0 / 7.0 + t * -0.125)))))
     ph, pl = _fast_two_sum(t, t * t * P)
@@ -320,8 +330,9 @@ def _log1p_dd(e: float) -> tuple[float, float]:
 
 
 @jit
-def _exp_acc(dh: float, dl: float) -> tuple[float, float]:
-    """``exp(dh + dl)`` for ``dh + dl <= 0`` as a double-double accurate to about 2**-95.
+def _exp_acc(dh: float, dl: float, scale: int = 0) -> tuple[float, float]:
+    """``2**scale * exp(dh + dl)`` for ``dh + dl <= 0`` as a double-double accurate to about
+    2**-95 (where the result and its low part are normal numbers).
 
     Scalar, for the rare rescaling of a running sum: ``dh + dl = k ln2 + r`` with ln2 in
     three pieces, ``exp(r / 512)`` by its Taylor series in double-double, squared 9 times.
@@ -342,15 +353,15 @@ def _exp_acc(dh: float, dl: float) -> tuple[float, float]:
     th, tl = sh, sl
     for i in range(2, 10):
         th, tl = _dd_mul(th, tl, sh, sl)
-        th = th / i
-        tl = tl / i
+        q = th / i  # (th + tl) / i as a double-double: the remainder of th / i is exact
+        th, tl = _fast_two_sum(q, (_fma(-q, i, th) + tl) / i)
         eh, el = _dd_add(eh, el, th, tl)
     # (1 + E)^2 - 1 = E (2 + E): keeps E's relative accuracy
     for _ in range(9):
         ah, al = _dd_add(eh, el, 2.0, 0.0)
         eh, el = _dd_mul(eh, el, ah, al)
     yh, yl = _dd_add(eh, el, 1.0, 0.0)
-    ki = np.int32(k)
+    ki = np.int32(k + scale)
     return _ldexp(yh, ki), _ldexp(yl, ki)
 
 
@@ -363,6 +374,19 @@ def _is64(x):  # type: ignore[no-untyped-def]
 def _is64_impl(x):  # type: ignore[no-untyped-def]
     wide = x.dtype == types.float64
     return lambda x: wide
+
+
+@jit(inline="always")
+def _rescale(sh: float, sl: float, dh: float, dl: float) -> tuple[float, float]:
+    # (sh + sl) exp(dh + dl) in double-double, for dh + dl <= 0.  Below -700 the factor is
+    # formed scaled by 2**600 (a subnormal factor would lose its relative precision) and
+    # the product scaled back.
+    if dh > -700.0:
+        fh, fl = _exp_acc(dh, dl)
+        return _dd_mul(sh, sl, fh, fl)
+    fh, fl = _exp_acc(dh, dl, _R_EXP)
+    ph, pl = _dd_mul(sh, sl, fh, fl)
+    return ph * _R_UNSCALE, pl * _R_UNSCALE
 
 
 # ------------------------------------------------------------------ log-sum-exp building blocks
@@ -398,17 +422,23 @@ def _has_nan(x: Any, lo: int, hi: int) -> bool:
 
 
 @jit
-def _block_sum64(x: Any, lo: int, hi: int, m: float, ah: Any, al: Any, mx: Any) -> tuple[float, float, float]:
-    """``(sum_i exp(x_i - m)`` as a double-double, ``max_i x_i)`` over ``x[lo:hi]``.
+def _block_sum64(x: Any, lo: int, hi: int, m: float, ah: Any, al: Any, cnt: Any, mx: Any) -> tuple[float, float, float, float]:
+    """``(r_hi, r_lo, c, max_i x_i)`` over ``x[lo:hi]``, ``sum_i exp(x_i - m) = c + r``,
+    ``r`` scaled by ``2**600`` (see ``_R_EXP``).
 
-    ``x - m`` is carried exactly (TwoSum) and ``exp(d + dl) = exp(d) (1 + dl)``: the
-    rounding of ``x - m``, which exp would amplify by ``|x - m|``, never reaches the sum.
-    The block maximum comes for free; if it exceeds ``m`` the caller discards the sum.
+    ``c`` counts the entries equal to ``m`` (their terms are exactly 1); ``r``, the sum of
+    the others, is a double-double of its own: a sum like ``1 + 1e-67`` keeps every digit
+    of its small part (``log_softmax`` of a dominant entry is ``-log1p(r)``; a double-double
+    ``1 + r`` would hold ``r`` to 2**-106 absolute only).  ``x - m`` is carried exactly
+    (TwoSum) and ``exp(d + dl) = exp(d) (1 + dl)``: the rounding of ``x - m``, which exp
+    would amplify by ``|x - m|``, never reaches the sum.  The block maximum comes for free;
+    if it exceeds ``m`` the caller discards the sums.
     """
     _prefer_512()
     for j in range(L):
         ah[j] = 0.0
         al[j] = 0.0
+        cnt[j] = 0.0
         mx[j] = -_INF
     i = lo
     while i + L <= hi:
@@ -416,52 +446,58 @@ def _block_sum64(x: Any, lo: int, hi: int, m: float, ah: Any, al: Any, mx: Any) 
             v = x[_U(i + j)]
             mx[j] = v if v > mx[j] else mx[j]
             dh, dl = _two_sum(v, -m)
-            if dh < -800.0:  # far below the shift (or -inf): contributes 0; drops inf - inf
-                dh = -800.0
-                dl = 0.0
-            yh, yl = _exp_dd(dh)
+            # far below the shift (or -inf): contributes 0 (below 2**-1150 of the maximum,
+            # nothing any output can show); drops the NaN of inf - inf
+            skip = dh < -800.0
+            dh = -800.0 if skip else dh
+            dl = 0.0 if skip else dl
+            top = dh == 0.0
+            yh, yl, k = _exp_parts(dh)
+            yh = 0.0 if (top or skip) else _ldexp(yh, k + _R_EXP)
+            yl = 0.0 if (top or skip) else _ldexp(yl, k + _R_EXP)
             s, err = _two_sum(ah[j], yh)
             ah[j] = s
             al[j] = al[j] + (err + (yl + yh * dl))
+            cnt[j] = cnt[j] + (1.0 if top else 0.0)
         i += L
     sh = 0.0
     sl = 0.0
+    c = 0.0
     bm = -_INF
     for j in range(L):
         sh, e = _two_sum(sh, ah[j])
         sl = sl + (e + al[j])
+        c = c + cnt[j]
         bm = mx[j] if mx[j] > bm else bm
     while i < hi:
         v = x[_U(i)]
         bm = v if v > bm else bm
         dh, dl = _two_sum(v, -m)
-        if dh < -800.0:
-            dh = -800.0
-            dl = 0.0
-        yh, yl = _exp_dd(dh)
-        sh, e = _two_sum(sh, yh)
-        sl = sl + (e + (yl + yh * dl))
+        if dh == 0.0:
+            c = c + 1.0
+        elif dh >= -800.0 or dh != dh:  # NaN flows into the sum
+            yh, yl, k = _exp_parts(dh)
+            yh = _ldexp(yh, k + _R_EXP)
+            yl = _ldexp(yl, k + _R_EXP)
+            sh, e = _two_sum(sh, yh)
+            sl = sl + (e + (yl + yh * dl))
         i += 1
     sh, sl = _fast_two_sum(sh, sl)
-    return sh, sl, bm
+    return sh, sl, c, bm
 
 
 @jit
-def _block_sum32(x: Any, lo: int, hi: int, m: float, ah: Any, al: Any, mx: Any) -> tuple[float, float, float]:
-    """float32 input, float64 arithmetic: ``(r, c, max_i x_i)`` over ``x[lo:hi]`` with
-    ``sum_i exp(x_i - m) = c + r``, ``c`` the number of entries equal to ``m``.
+def _block_sum32(x: Any, lo: int, hi: int, m: float, ah: Any, al: Any, cnt: Any, mx: Any) -> tuple[float, float, float, float]:
+    """float32 input, float64 arithmetic: ``(r, 0, c, max_i x_i)`` as ``_block_sum64``.
 
-    The terms ``exp(0) = 1`` of the entries at the maximum are counted, not added: the
-    other terms sum in plain float64 without being rounded against a 1, so a sum like
-    ``1 + 1e-18`` keeps its small part (``log_softmax`` of a dominant entry is
-    ``-log1p(r)``, not 0).  ``x - m`` is exact in float64 for two float32 values unless they
-    are 2**29 apart, and then the term is 0 either way; each term is within 2**-37, and
-    at most ``B / L`` positive terms per lane lose below 2**-48.
+    ``r`` is a plain float64 sum: ``x - m`` is exact in float64 for two float32 values
+    unless they are 2**29 apart, and then the term is 0 either way; each term is within
+    2**-40, and at most ``B / L`` positive terms per lane lose below 2**-48.
     """
     _prefer_512()
     for j in range(L):
         ah[j] = 0.0
-        al[j] = 0.0
+        cnt[j] = 0.0
         mx[j] = -_INF
     i = lo
     while i + L <= hi:
@@ -471,14 +507,14 @@ def _block_sum32(x: Any, lo: int, hi: int, m: float, ah: Any, al: Any, mx: Any) 
             d = v - m
             top = d == 0.0
             ah[j] = ah[j] + (0.0 if top else _exp_f(d))
-            al[j] = al[j] + (1.0 if top else 0.0)
+            cnt[j] = cnt[j] + (1.0 if top else 0.0)
         i += L
     r = 0.0
     c = 0.0
     bm = -_INF
     for j in range(L):
         r = r + ah[j]
-        c = c + al[j]
+        c = c + cnt[j]
         bm = mx[j] if mx[j] > bm else bm
     while i < hi:
         v = np.float64(x[_U(i)])
@@ -489,65 +525,80 @@ def _block_sum32(x: Any, lo: int, hi: int, m: float, ah: Any, al: Any, mx: Any) 
         else:
             r = r + _exp_f(d)
         i += 1
-    return r, c, bm
+    return r * _R_SCALE, 0.0, c, bm
+
+
+def _block_sum(x, lo, hi, m, ah, al, cnt, mx):  # type: ignore[no-untyped-def]
+    raise NotImplementedError  # pragma: no cover - only called from compiled code
+
+
+@overload(_block_sum, jit_options=_JIT_OPTIONS)
+def _block_sum_impl(x, lo, hi, m, ah, al, cnt, mx):  # type: ignore[no-untyped-def]
+    if x.dtype == types.float64:
+        return lambda x, lo, hi, m, ah, al, cnt, mx: _block_sum64(x, lo, hi, m, ah, al, cnt, mx)
+    return lambda x, lo, hi, m, ah, al, cnt, mx: _block_sum32(x, lo, hi, m, ah, al, cnt, mx)
 
 
 @jit
-def _lse_range64(x: Any, lo: int, hi: int) -> tuple[float, float, float]:
-    """``(m, S_hi, S_lo)`` with ``log sum exp(x[lo:hi]) = m + log(S)``, one pass.
+def _lse_range(x: Any, lo: int, hi: int) -> tuple[float, float, float, float]:
+    """``(m, c, r_hi, r_lo)`` with ``log sum exp(x[lo:hi]) = m + log(c + r)``, one pass.
 
-    Each block of ``B`` entries (in L1) is summed relative to the running maximum ``m``
-    while its own maximum is taken; in the rare block that raises ``m`` (about
-    ``log(blocks)`` times for shuffled data), the running sum is rescaled by
+    ``m`` is the largest entry, ``c >= 1`` the number of entries equal to it and ``r`` the
+    sum of the other terms ``exp(x_i - m) < 1``, scaled by ``2**600`` (see
+    ``_block_sum64``).  Each block of
+    ``B`` entries (in L1) is summed relative to the running maximum while its own maximum
+    is taken; in the rare block that raises the maximum (about ``log(blocks)`` times for
+    shuffled data), the old maxima join ``r`` and the running sums are rescaled by
     ``exp(m_old - m_new)`` computed in double-double (``_exp_acc``), so rescalings add no
-    error even for sorted input, and the block is summed again from L1.  ``m`` is the
-    largest entry, so the sum holds ``exp(0) = 1`` exactly and ``S >= 1``.  NaN makes ``S``
-    NaN, and so does ``+inf`` (the slice goes to the plain path); an all ``-inf`` slice
-    gives ``m = -inf, S = 0``.
+    error even for sorted input; the block is then summed again from L1.  float32 input is
+    summed in float64 (relative error of ``r`` below 2**-39), float64 in double-double.
+    NaN makes ``r`` NaN, and so does ``+inf`` (the slice goes to the plain path); an all
+    ``-inf`` slice gives ``m = -inf, c = r = 0``.
     """
     lanes = np.empty(L)
     ah = np.empty(L)
     al = np.empty(L)
+    cnt = np.empty(L)
     m = -_INF
-    sh = 0.0
-    sl = 0.0
+    c = 0.0
+    rh = 0.0
+    rl = 0.0
     start = lo
     while start < hi:
         stop = min(start + B, hi)
         if m == -_INF:  # nothing above -inf yet: the block's maximum is the shift
-            m = _block_max(x, start, stop, lanes)
+            m = np.float64(_block_max(x, start, stop, lanes))
             if m == -_INF:
                 if _has_nan(x, start, stop):
-                    return m, math.nan, 0.0
+                    return m, 0.0, math.nan, 0.0
                 start = stop
                 continue
         if m == _INF:
-            return m, math.nan, 0.0
-        bh, bl, bm = _block_sum64(x, start, stop, m, ah, al, lanes)
+            return m, 0.0, math.nan, 0.0
+        bh, bl, bc, bm = _block_sum(x, start, stop, m, ah, al, cnt, lanes)
         if bm > m:
             if bm == _INF:
-                return bm, math.nan, 0.0
+                return bm, 0.0, math.nan, 0.0
+            # the old maxima become ordinary terms: (c + r) exp(m - m_new) joins r
             dh, dl = _two_sum(m, -bm)
-            fh, fl = _exp_acc(dh, dl)
-            sh, sl = _dd_mul(sh, sl, fh, fl)
+            rh, rl = _dd_add(rh, rl, c * _R_SCALE, 0.0)
+            rh, rl = _rescale(rh, rl, dh, dl)
+            c = 0.0
             m = bm
-            bh, bl, bm = _block_sum64(x, start, stop, m, ah, al, lanes)
-        sh, sl = _dd_add(sh, sl, bh, bl)
+            bh, bl, bc, bm = _block_sum(x, start, stop, m, ah, al, cnt, lanes)
+        c = c + bc
+        rh, rl = _dd_add(rh, rl, bh, bl)
         start = stop
-    return m, sh, sl
+    return m, c, rh, rl
 
 
 @jit
-def _lse_range32(x: Any, lo: int, hi: int) -> tuple[float, float, float]:
-    """As ``_lse_range64`` for float32 input, to the accuracy a float32 result needs.
-
-    ``S = c + r`` is kept as an exact count ``c`` of the entries at the maximum and the
-    sum ``r`` of the other terms (double-double across blocks), returned as a normalised
-    double-double.  Relative error of ``S - c`` and of ``S``: below 2**-36.
-    """
+def _lse_range_accurate(x: Any, lo: int, hi: int) -> tuple[float, float, float, float]:
+    """``_lse_range`` in double-double whatever the dtype (float32 rows that cancel)."""
     lanes = np.empty(L)
     ah = np.empty(L)
     al = np.empty(L)
+    cnt = np.empty(L)
     m = -_INF
     c = 0.0
     rh = 0.0
@@ -559,90 +610,90 @@ def _lse_range32(x: Any, lo: int, hi: int) -> tuple[float, float, float]:
             m = np.float64(_block_max(x, start, stop, lanes))
             if m == -_INF:
                 if _has_nan(x, start, stop):
-                    return m, math.nan, 0.0
+                    return m, 0.0, math.nan, 0.0
                 start = stop
                 continue
         if m == _INF:
-            return m, math.nan, 0.0
-        b, bc, bm = _block_sum32(x, start, stop, m, ah, al, lanes)
+            return m, 0.0, math.nan, 0.0
+        bh, bl, bc, bm = _block_sum64(x, start, stop, m, ah, al, cnt, lanes)
         if bm > m:
             if bm == _INF:
-                return bm, math.nan, 0.0
-            # the old maxima become ordinary terms: S_old exp(m - m_new) joins r
-            fh, fl = _exp_acc(m - bm, 0.0)  # exact difference of two float32 values (or < -800)
-            rh, rl = _dd_add(rh, rl, c, 0.0)
-            rh, rl = _dd_mul(rh, rl, fh, fl)
+                return bm, 0.0, math.nan, 0.0
+            dh, dl = _two_sum(m, -bm)
+            rh, rl = _dd_add(rh, rl, c * _R_SCALE, 0.0)
+            rh, rl = _rescale(rh, rl, dh, dl)
             c = 0.0
             m = bm
-            b, bc, bm = _block_sum32(x, start, stop, m, ah, al, lanes)
+            bh, bl, bc, bm = _block_sum64(x, start, stop, m, ah, al, cnt, lanes)
         c = c + bc
-        rh, rl = _dd_add(rh, rl, b, 0.0)
+        rh, rl = _dd_add(rh, rl, bh, bl)
         start = stop
-    if rh != rh:
-        return m, math.nan, 0.0
-    sh, sl = _two_sum(c, rh)
-    return m, sh, sl + rl
-
-
-def _lse_range(x, lo, hi):  # type: ignore[no-untyped-def]
-    """``_lse_range64`` or ``_lse_range32`` by the dtype of ``x`` (chosen at compile time)."""
-    raise NotImplementedError  # pragma: no cover - only called from compiled code
-
-
-@overload(_lse_range, jit_options=_JIT_OPTIONS)
-def _lse_range_impl(x, lo, hi):  # type: ignore[no-untyped-def]  # Numba compares signatures
-    if x.dtype == types.float64:
-        return lambda x, lo, hi: _lse_range64(x, lo, hi)
-    return lambda x, lo, hi: _lse_range32(x, lo, hi)
+    return m, c, rh, rl
 
 
 @jit
-def _merge(ms: Any, shs: Any, sls: Any) -> tuple[float, float, float]:
-    """Combine partial ``(m_c, S_c)`` of one slice: ``S = sum_c S_c exp(m_c - max m)``."""
+def _merge(ms: Any, cs: Any, rhs: Any, rls: Any) -> tuple[float, float, float, float]:
+    """Combine partial ``(m_k, c_k, r_k)`` of one slice into one, as ``_lse_range`` would."""
     m = -_INF
-    for c in range(ms.size):
-        if shs[c] != shs[c]:
-            return ms[c], math.nan, 0.0
-        if ms[c] > m:
-            m = ms[c]
-    if m == -_INF or m == _INF:
-        return m, 0.0 if m == -_INF else math.nan, 0.0
-    sh = 0.0
-    sl = 0.0
-    for c in range(ms.size):
-        if ms[c] == -_INF:
+    for k in range(ms.size):
+        if rhs[k] != rhs[k]:
+            return ms[k], 0.0, math.nan, 0.0
+        if ms[k] > m:
+            m = ms[k]
+    if m == -_INF:
+        return m, 0.0, 0.0, 0.0
+    c = 0.0
+    rh = 0.0
+    rl = 0.0
+    for k in range(ms.size):
+        if ms[k] == -_INF:
             continue
-        if ms[c] == m:
-            ph, pl = shs[c], sls[c]
+        if ms[k] == m:
+            c = c + cs[k]
+            rh, rl = _dd_add(rh, rl, rhs[k], rls[k])
         else:
-            dh, dl = _two_sum(ms[c], -m)
-            fh, fl = _exp_acc(dh, dl)
-            ph, pl = _dd_mul(shs[c], sls[c], fh, fl)
-        sh, sl = _dd_add(sh, sl, ph, pl)
-    return m, sh, sl
+            dh, dl = _two_sum(ms[k], -m)
+            ph, pl = _dd_add(rhs[k], rls[k], cs[k] * _R_SCALE, 0.0)
+            ph, pl = _rescale(ph, pl, dh, dl)
+            rh, rl = _dd_add(rh, rl, ph, pl)
+    return m, c, rh, rl
 
 
 @jit(inline="always")
-def _log_dd(sh: float, sl: float) -> tuple[float, float]:
-    # log(sh + sl) for sh >= 1 (the sum holds exp(0) = 1): near 1 it is log1p of the exact
-    # distance to 1, so the digits of a dominant term are not rounded away (Blanchard,
-    # Higham and Higham 2021); the low part enters to first order.
-    if sh <= 2.0:
-        uh, ul = _two_sum(sh - 1.0, sl)  # sh - 1 exact (Sterbenz)
-        return math.log1p(uh), ul / (1.0 + uh)
+def _log_cr(c: float, rh: float, rl: float) -> tuple[float, float]:
+    # L = log(c + r) as a double-double, c >= 1 an integer.  With one maximum it is log1p(r)
+    # of the separately summed r: the digits of a dominant term are never rounded away
+    # (Blanchard, Higham and Higham 2021); the low part enters to first order.
+    rh = rh * _R_UNSCALE  # r was kept scaled by 2**600: one rounding where r is subnormal
+    rl = rl * _R_UNSCALE
+    if c == 1.0:
+        return math.log1p(rh), rl / (1.0 + rh)
+    sh, sl = _dd_add(c, 0.0, rh, rl)
     return math.log(sh), sl / sh
 
 
 @jit(inline="always")
-def _finish(m: float, sh: float, sl: float) -> tuple[float, float]:
-    """``(m + log S, sign)``; NaN when the slice needs the plain path."""
-    if sh != sh:
+def _finish(m: float, c: float, rh: float, rl: float) -> tuple[float, float]:
+    """``(m + log(c + r), sign)``; NaN when the slice needs the plain path."""
+    if rh != rh:
         return math.nan, math.nan
     if m == -_INF:
         return -_INF, 0.0
-    lh, ll = _log_dd(sh, sl)
-    rh, rl = _two_sum(m, lh)
-    return rh + (rl + ll), 1.0
+    lh, ll = _log_cr(c, rh, rl)
+    sh, sl = _two_sum(m, lh)
+    return sh + (sl + ll), 1.0
+
+
+@jit(inline="always")
+def _cancels(x: Any, v: float, m: float, c: float, rh: float, rl: float) -> bool:
+    # Whether a float32 result v = m + L of the cheap sum is outside its budget: its error
+    # is below 2**-39 L (L = log(c + r)) plus the final rounding, and the budget needs half
+    # an ULP of float32 (2**-25 |v|).  That fails only where m + L cancels (m < 0,
+    # L > 2**10 |v|: log-probabilities that sum to about 1); such slices are summed again
+    # in double-double.
+    if _is64(x) or rh != rh or m == -_INF:
+        return False
+    return _log_cr(c, rh, rl)[0] > 1024.0 * abs(v)
 
 
 # ------------------------------------------------------------------ log-sum-exp kernels
@@ -651,33 +702,15 @@ def _finish(m: float, sh: float, sl: float) -> tuple[float, float]:
 # contiguous.  ``bad[r]`` marks rows that go to the plain path (+inf or NaN entries).
 
 
-def _lse_row(x, lo, hi):  # type: ignore[no-untyped-def]
-    raise NotImplementedError  # pragma: no cover - only called from compiled code
-
-
-@overload(_lse_row, jit_options=_JIT_OPTIONS)
-def _lse_row_impl(x, lo, hi):  # type: ignore[no-untyped-def]
-    if x.dtype == types.float64:
-
-        def impl64(x, lo, hi):  # type: ignore[no-untyped-def]
-            m, sh, sl = _lse_range64(x, lo, hi)
-            return _finish(m, sh, sl)
-
-        return impl64
-
-    def impl32(x, lo, hi):  # type: ignore[no-untyped-def]
-        # The error of _lse_range32 is below 2**-36 L (L = log S) plus the final rounding;
-        # the budget needs half an ULP of float32 (2**-25 |res|).  Where res = m + L
-        # cancels (m < 0, L > 2**10 |res|: log-probabilities that sum to about 1), the
-        # slice is summed again in double-double.
-        m, sh, sl = _lse_range32(x, lo, hi)
-        v, sign = _finish(m, sh, sl)
-        if not (sh != sh or m == -_INF or _log_dd(sh, sl)[0] <= 1024.0 * abs(v)):
-            m, sh, sl = _lse_range64(x, lo, hi)
-            v, sign = _finish(m, sh, sl)
-        return v, sign
-
-    return impl32
+@jit
+def _lse_row(x: Any, lo: int, hi: int) -> tuple[float, float]:
+    """``(logsumexp, sign)`` of ``x[lo:hi]``; NaN for a slice that needs the plain path."""
+    m, c, rh, rl = _lse_range(x, lo, hi)
+    v, sign = _finish(m, c, rh, rl)
+    if _cancels(x, v, m, c, rh, rl):
+        m, c, rh, rl = _lse_range_accurate(x, lo, hi)
+        v, sign = _finish(m, c, rh, rl)
+    return v, sign
 
 
 @jit(parallel=True)
@@ -692,38 +725,42 @@ def lse_rows(flat: Any, offsets: Any, n: int, res: Any, bad: Any, groups: int) -
 
 
 @jit(parallel=True)
-def lse_chunks(flat: Any, offsets: Any, n: int, chunks: int, pm: Any, ph: Any, pl: Any, accurate: bool) -> None:
-    """Partial sums of ``chunks`` pieces of every row (long rows, few of them); ``accurate``
-    sums float32 input in double-double (for the rows ``lse_merge`` finds cancelling)."""
+def lse_chunks(flat: Any, offsets: Any, n: int, chunks: int, parts: Any, accurate: bool) -> None:
+    """Partial sums ``parts[r, k] = (m, c, r_hi, r_lo)`` of ``chunks`` pieces of every row
+    (long rows, few of them); ``accurate`` sums float32 input in double-double (for the rows
+    ``lse_merge`` finds cancelling)."""
     rows = offsets.size
     for t in prange(rows * chunks):
         r = t // chunks
-        c = t - r * chunks
+        k = t - r * chunks
         o = offsets[r]
-        lo = o + c * n // chunks
-        hi = o + (c + 1) * n // chunks
+        lo = o + k * n // chunks
+        hi = o + (k + 1) * n // chunks
         if accurate:
-            m, sh, sl = _lse_range64(flat, lo, hi)
+            m, c, rh, rl = _lse_range_accurate(flat, lo, hi)
         else:
-            m, sh, sl = _lse_range(flat, lo, hi)
-        pm[r, c] = m
-        ph[r, c] = sh
-        pl[r, c] = sl
+            m, c, rh, rl = _lse_range(flat, lo, hi)
+        parts[r, k, 0] = m
+        parts[r, k, 1] = c
+        parts[r, k, 2] = rh
+        parts[r, k, 3] = rl
 
 
 @jit
-def lse_merge(pm: Any, ph: Any, pl: Any, res: Any, bad: Any, ill: Any, mo: Any, sho: Any, slo: Any) -> None:
-    """Merge the partial sums of each row; ``ill[r]``: a cheap float32 sum that cancels
-    (see ``_lse_row``), to be summed again with ``accurate=True``."""
-    for r in range(pm.shape[0]):
-        m, sh, sl = _merge(pm[r], ph[r], pl[r])
-        v, sign = _finish(m, sh, sl)
+def lse_merge(x: Any, parts: Any, res: Any, bad: Any, ill: Any, state: Any) -> None:
+    """Merge the partial sums of each row: ``res`` the log-sum-exp, ``state[r]`` the merged
+    ``(m, c, r_hi, r_lo)``, ``bad`` rows for the plain path, ``ill`` float32 rows whose
+    cheap sum cancels (see ``_cancels``), to be summed again with ``accurate=True``."""
+    for r in range(parts.shape[0]):
+        m, c, rh, rl = _merge(parts[r, :, 0], parts[r, :, 1], parts[r, :, 2], parts[r, :, 3])
+        v, sign = _finish(m, c, rh, rl)
         res[r] = v
         bad[r] = sign != sign
-        ill[r] = not (sh != sh or m == -_INF or _log_dd(sh, sl)[0] <= 1024.0 * abs(v))
-        mo[r] = m
-        sho[r] = sh
-        slo[r] = sl
+        ill[r] = _cancels(x, v, m, c, rh, rl)
+        state[r, 0] = m
+        state[r, 1] = c
+        state[r, 2] = rh
+        state[r, 3] = rl
 
 
 # ------------------------------------------------------------------ softmax and log-softmax
@@ -890,13 +927,13 @@ def _log_softmax_apply(x: Any, lo: int, hi: int, out: Any, olo: int, m: float, l
 
 
 @jit(inline="always")
-def _lse_parts(m: float, sh: float, sl: float) -> tuple[float, float, bool]:
-    """``L = log S`` as a double-double, and whether the slice is fine for the fast path."""
-    if sh != sh:
+def _lse_parts(m: float, c: float, rh: float, rl: float) -> tuple[float, float, bool]:
+    """``L = log(c + r)`` as a double-double, and whether the slice suits the fast path."""
+    if rh != rh:
         return 0.0, 0.0, False
     if m == -_INF:
         return _INF, 0.0, True
-    lh, ll = _log_dd(sh, sl)
+    lh, ll = _log_cr(c, rh, rl)
     return lh, ll, True
 
 
@@ -907,8 +944,8 @@ def log_softmax_rows(flat: Any, offsets: Any, n: int, out: Any, bad: Any, groups
     for g in prange(groups):
         for r in range(g * rows // groups, (g + 1) * rows // groups):
             o = offsets[r]
-            m, sh, sl = _lse_range(flat, o, o + n)
-            lh, ll, ok = _lse_parts(m, sh, sl)
+            m, c, rh, rl = _lse_range(flat, o, o + n)
+            lh, ll, ok = _lse_parts(m, c, rh, rl)
             bad[r] = not ok
             if ok:
                 _log_softmax_apply(flat, o, o + n, out, r * n, m, lh, ll)
@@ -958,15 +995,17 @@ def softmax_chunks(flat: Any, offsets: Any, n: int, chunks: int, out: Any, ms: A
 
 
 @jit
-def lse_finish_parts(ms: Any, shs: Any, sls: Any, bad: Any, lhs: Any, lls: Any, ihs: Any, ils: Any) -> None:
-    """Per row: ``L = log S`` and ``1/S`` in double-double from merged ``(m, S)``."""
-    for r in range(ms.size):
-        lh, ll, ok = _lse_parts(ms[r], shs[r], sls[r])
+def lse_finish_parts(state: Any, bad: Any, lhs: Any, lls: Any, ihs: Any, ils: Any) -> None:
+    """Per row: ``L = log S`` and ``1/S`` in double-double from merged ``(m, c, r)``."""
+    for r in range(state.shape[0]):
+        m, c, rh, rl = state[r, 0], state[r, 1], state[r, 2], state[r, 3]
+        lh, ll, ok = _lse_parts(m, c, rh, rl)
         bad[r] = not ok
         lhs[r] = lh
         lls[r] = ll
-        if ok and shs[r] > 0.0:
-            ihs[r], ils[r] = _recip_dd(shs[r], sls[r])
+        if ok and m > -_INF:
+            sh, sl = _dd_add(c, 0.0, rh * _R_UNSCALE, rl * _R_UNSCALE)
+            ihs[r], ils[r] = _recip_dd(sh, sl)
         else:
             ihs[r] = 0.0
             ils[r] = 0.0
@@ -1135,7 +1174,9 @@ def _bce64(v: float, y: float, w: float, pw: float, has_pw: bool) -> tuple[float
     # loss = pw y softplus(-x) + (1 - y) softplus(x), times w: both terms >= 0 for y in
     # [0, 1], so nothing cancels (the sheet's max(x, 0) - x y + log1p(e^-|x|) loses the
     # digits of (1 - y) x for soft labels).  Every step in double-double; x finite.
-    eh, el = _exp_dd(-abs(v))
+    yh, yl, k = _exp_parts(-abs(v))
+    eh = _ldexp(yh, k)
+    el = _ldexp(yl, k)
     th, tl = _log1p_dd(eh)
     tl = tl + el / (1.0 + eh)
     pos = v if v > 0.0 else 0.0
@@ -1156,6 +1197,18 @@ def _bce64(v: float, y: float, w: float, pw: float, has_pw: bool) -> tuple[float
     hh, hl = _dd_add(p1h, p1l, p2h, p2l)
     if w != 1.0:
         hh, hl = _dd_mul(hh, hl, w, 0.0)
+    # Beyond |x| = 700 with the large term's coefficient 0 (y = 1 for x > 0, pw y = 0 for
+    # x < 0) the loss is c w e^-|x|, subnormal from |x| = 708: formed from the unrounded
+    # exponential and scaled once (a rounded subnormal e^-|x| times c would be off by c/2
+    # ULP).  log1p(e) = e there to far below the last bit.
+    if abs(v) > 700.0 and (c2h == 0.0 if v > 0.0 else c1h == 0.0):
+        ch = c1h if v > 0.0 else c2h
+        cl = c1l if v > 0.0 else c2l
+        qh, ql = _dd_mul(ch, cl, yh, yl)
+        if w != 1.0:
+            qh, ql = _dd_mul(qh, ql, w, 0.0)
+        hh = _ldexp(qh + ql, k)
+        hl = 0.0
     return hh, hl
 
 
@@ -1168,7 +1221,7 @@ def _bce32(v: float, y: float, w: float, pw: float) -> float:
 
 
 @jit(parallel=True)
-def bce(x: Any, y: Any, wv: Any, pwv: Any, period: int, out: Any, write: bool, chunks: int, acc: Any) -> None:
+def bce(x: Any, y: Any, wv: Any, pwv: Any, period: int, out: Any, write: bool, chunks: int, acc: Any, scale: float) -> None:
     """Binary cross-entropy of contiguous ``x``, ``y`` (same layout); the weights ``wv``,
     ``pwv`` hold 1 value (a scalar) or ``period`` values, one per position along the last
     axis (``period`` = its length, which divides every chunk boundary).
@@ -1176,14 +1229,15 @@ def bce(x: Any, y: Any, wv: Any, pwv: Any, period: int, out: Any, write: bool, c
     ``write``: store each loss in ``out`` (reduction 'none').  ``acc[c]`` receives per
     chunk the double-double sum of the losses (hi, lo) and the count of special entries
     (non-finite logits, labels or weights, or a non-finite loss), which the kernel leaves
-    to the plain path.
+    to the plain path.  The sums are of the losses times ``scale`` (a power of 2 below 1
+    where a plain sum overflowed although the mean is finite).
     """
     n = x.size
     rows = n // period
     for c in prange(chunks):
         lo = (c * rows // chunks) * period
         hi = ((c + 1) * rows // chunks) * period
-        sh, sl, nspec = _bce_range(x, y, wv, pwv, period, out, write, lo, hi)
+        sh, sl, nspec = _bce_range(x, y, wv, pwv, period, out, write, lo, hi, scale)
         acc[c, 0] = sh
         acc[c, 1] = sl
         acc[c, 2] = nspec
@@ -1202,7 +1256,9 @@ def _bce_one(v: float, yy: float, w: float, pw: float, has_pw: bool, wide: bool)
 
 
 @jit
-def _bce_range(x: Any, y: Any, wv: Any, pwv: Any, period: int, out: Any, write: bool, lo: int, hi: int) -> tuple[float, float, float]:
+def _bce_range(
+    x: Any, y: Any, wv: Any, pwv: Any, period: int, out: Any, write: bool, lo: int, hi: int, scale: float
+) -> tuple[float, float, float]:
     _prefer_512()
     ah = np.zeros(L)
     al = np.zeros(L)
@@ -1231,8 +1287,8 @@ def _bce_range(x: Any, y: Any, wv: Any, pwv: Any, period: int, out: Any, write: 
                 h, l, special = _bce_one(v, yy, w, pw, has_pw, wide)
                 if write:
                     out[_U(k)] = h + l
-                h = 0.0 if special else h
-                l = 0.0 if special else l
+                h = 0.0 if special else h * scale
+                l = 0.0 if special else l * scale
                 s, e = _two_sum(ah[j], h)
                 ah[j] = s
                 al[j] = al[j] + (e + l)
@@ -1250,8 +1306,8 @@ def _bce_range(x: Any, y: Any, wv: Any, pwv: Any, period: int, out: Any, write: 
             if special:
                 nspec += 1.0
             else:
-                sh, e = _two_sum(sh, h)
-                sl = sl + (e + l)
+                sh, e = _two_sum(sh, h * scale)
+                sl = sl + (e + l * scale)
             i += 1
         start = stop
     for j in range(L):
@@ -1267,7 +1323,7 @@ def _bce_range(x: Any, y: Any, wv: Any, pwv: Any, period: int, out: Any, write: 
 @jit(parallel=True)
 def cross_entropy(
     flat: Any, offsets: Any, n: int, t: Any, wv: Any, ignore: int, use_ignore: bool,
-    eps: float, out: Any, write: bool, bad: Any, groups: int, acc: Any,
+    eps: float, out: Any, write: bool, bad: Any, groups: int, acc: Any, scale: float,
 ) -> None:
     """Cross-entropy of each row against class index ``t[r]``.
 
@@ -1275,7 +1331,8 @@ def cross_entropy(
     ``loss = L - (x_t - m)`` with ``x_t - m`` carried exactly: at the argmax this is
     ``log1p(rest)``, which a rounded log-softmax returns as 0.  With label smoothing a
     second pass over the cached row adds ``eps/C sum_c w_c (L - (x_c - m))`` (terms >= 0).
-    ``acc[g]``: per group the double-double sum of the losses and of their target weights.
+    ``acc[g]``: per group the double-double sum of the losses (times ``scale``, as in
+    ``bce``) and of their target weights.
     ``bad[r]``: rows holding +inf or NaN, or whose loss is infinite (a ``-inf`` logit),
     left to the plain path.
     """
@@ -1293,12 +1350,12 @@ def cross_entropy(
                     out[r] = 0.0
                 continue
             o = offsets[r]
-            m, s_h, s_l = _lse_range(flat, o, o + n)
-            if s_h != s_h:
+            m, c, rh, rl = _lse_range(flat, o, o + n)
+            if rh != rh:
                 bad[r] = True
                 continue
             w_t = np.float64(wv[0] if wv.size == 1 else wv[tr])
-            lh, ll, h, l = _ce_row(flat, o, n, tr, wv, eps, m, s_h, s_l)
+            lh, ll, h, l = _ce_row(flat, o, n, tr, wv, eps, m, c, rh, rl)
             if w_t != 1.0:
                 h, l = _dd_mul(h, l, w_t, 0.0)
             h, l = _ce_smooth(flat, o, n, wv, eps, m, lh, ll, h, l)
@@ -1307,8 +1364,8 @@ def cross_entropy(
                 continue
             if write:
                 out[r] = h + l
-            sh, e = _two_sum(sh, h)
-            sl = sl + (e + l)
+            sh, e = _two_sum(sh, h * scale)
+            sl = sl + (e + l * scale)
             wh, e = _two_sum(wh, w_t)
             wl = wl + e
         acc[g, 0] = sh
@@ -1318,11 +1375,11 @@ def cross_entropy(
 
 
 @jit(inline="always")
-def _ce_row(flat: Any, o: int, n: int, tr: int, wv: Any, eps: float, m: float, s_h: float, s_l: float) -> tuple[float, float, float, float]:
+def _ce_row(flat: Any, o: int, n: int, tr: int, wv: Any, eps: float, m: float, c: float, rh: float, rl: float) -> tuple[float, float, float, float]:
     """``(L_hi, L_lo, nll_hi, nll_lo)``, scaled by ``1 - eps`` when smoothing."""
     if m == -_INF:  # all -inf: every class has -log p = +inf
         return 0.0, 0.0, _INF, 0.0
-    lh, ll = _log_dd(s_h, s_l)
+    lh, ll = _log_cr(c, rh, rl)
     v = np.float64(flat[_U(o + tr)])
     if v == -_INF:
         h = _INF
