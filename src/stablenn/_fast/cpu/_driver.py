@@ -228,15 +228,17 @@ tanh_grad = _elementwise("tanh_grad")
 # ------------------------------------------------------------------ losses
 
 
-def weight_vector(w: Any, shape: tuple[int, ...], dtype: Any) -> np.ndarray | None:
-    """The values of a weight broadcast to ``shape``: 1 value (all strides 0), one value per
-    position of the last axis (strides 0 but the last), or None for any other layout."""
+def weight_row(w: Any, shape: tuple[int, ...], dtype: Any) -> np.ndarray | None:
+    """The values of a weight broadcast to ``shape`` as one row along the last axis: empty
+    for None, the row itself where the strides are 0 but the last, a scalar repeated over
+    the row; None for any other layout."""
     if w is None:
-        return np.ones(1, dtype)
+        return np.empty(0, dtype)
+    period = shape[-1] if len(shape) else 1
     if all(s == 0 for s in w.strides) or w.size <= 1:
-        return np.ascontiguousarray(w.reshape(-1)[:1])
+        return np.full(period, w.reshape(-1)[0] if w.size else 1.0, dtype)
     if w.ndim and all(s == 0 for s in w.strides[:-1]) and w.strides[-1] == w.itemsize:
-        return w[(0,) * (w.ndim - 1)]
+        return np.ascontiguousarray(w[(0,) * (w.ndim - 1)], dtype=dtype)
     return None
 
 
@@ -290,15 +292,15 @@ def binary_cross_entropy_with_logits(x: np.ndarray, y: np.ndarray, w: Any, pw: A
 
     shape = x.shape
     n = x.size
-    wv = weight_vector(w, shape, x.dtype)
-    pwv = weight_vector(pw, shape, x.dtype)
+    wv = weight_row(w, shape, x.dtype)
+    pwv = weight_row(pw, shape, x.dtype)
     assert wv is not None and pwv is not None
-    period = shape[-1] if x.ndim and (wv.size > 1 or pwv.size > 1) else 1
+    period = max(wv.size, pwv.size, 1)
     write = reduction == "none"
     out = np.empty(shape, x.dtype) if write else np.empty(1, x.dtype)
     chunks = _chunks(n, period) if n else 1
     acc = np.zeros((chunks, 3))
-    args = (_ro(x.reshape(-1)), _ro(y.reshape(-1)), _ro(wv.astype(x.dtype, copy=False)), _ro(pwv.astype(x.dtype, copy=False)), period)
+    args = (_ro(x.reshape(-1)), _ro(y.reshape(-1)), _ro(wv), _ro(pwv))
     scale = 1.0
     if n:
         _run_parallel(J.bce, *args, out.reshape(-1), write, chunks, acc, scale)

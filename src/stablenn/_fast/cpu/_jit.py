@@ -12,12 +12,12 @@ Building blocks
     Range reduction ``d = (128 e + j) ln2/128 + r``, ``|r| <= ln2/256``, with ``ln2/128``
     split so that ``k * C_HI`` is exact (33 bits times ``|k| < 2**18``) and ``d - k C_HI``
     is exact by Sterbenz's lemma; ``2**(j/128)`` from a table of double-double values; a
-    degree-6 Taylor polynomial, whose remainder ``|r|**7/7! < 2**-69``.  The sum
+    degree-5 Taylor polynomial, whose remainder ``|r|**6/6! < 2**-60.7``.  The sum
     ``T_hi + (T_hi p + T_lo)`` is split exactly by Fast2Sum, so the caller gets the
     rounding error of the last addition back instead of losing it.
 ``_exp_f(d)``, ``d <= 0``
-    For results rounded to float32 at the end: no table, ``|r| <= ln2/2`` and a degree-10
-    Taylor polynomial; relative error below ``2**-40``.
+    For results rounded to float32 at the end: no table, ``|r| <= ln2/2`` and a degree-9
+    Chebyshev interpolant; relative error below ``2**-45``.
 ``_log1p_dd(e)``, ``0 <= e <= 1``
     ``log1p(e)`` as ``hi + lo`` with relative error below ``2**-60``: ``s = 1 + e`` exactly
     (Fast2Sum), ``s = c / INV_j * (1 + t)`` with ``INV_j ~ 1/s`` of 9 fractional bits, so
@@ -280,7 +280,7 @@ def _exp_parts(d: float) -> tuple[float, float, Any]:
     r = d - kf * _C_HI  # exact
     r = r - kf * _C_LO
     j = k & (_EXP_N - 1)
-    p = r + r * r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0)))))
+    p = r + r * r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0))))
     th = _EXP_T_HI[j]
     q = th * p + _EXP_T_LO[j]
     yh = th + q
@@ -297,15 +297,18 @@ def _exp_dd(d: float) -> tuple[float, float]:
 
 @jit(inline="always")
 def _exp_f(d: float) -> float:
-    # exp(d) to within 2**-40 relative, for values rounded to float32 later (which needs
-    # 2**-25): no table, |r| <= ln2/2 and a degree-10 Taylor polynomial, whose remainder
-    # |r|**11/11! * e**|r| < 2**-41.  d <= 0; NaN propagates.
+    # exp(d) to within 2**-45 relative, for values rounded to float32 later (which needs
+    # 2**-25): no table, |r| <= ln2/2 and the degree-9 polynomial interpolating exp at the
+    # Chebyshev points of that interval, max error 1.4e-14 (2.0e-14 relative) (coefficients
+    # from mpmath.chebyfit(mpmath.exp, [-ln2/2, ln2/2], 10) at 200 bits).  d <= 0; NaN
+    # propagates.
     d = -746.0 if d < -746.0 else d
     kf = (d * _INV_LN2 + _SHIFTER) - _SHIFTER
     r = d - kf * _LN2_1
     r = r - kf * _LN2_2
-    p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (
-        1.0 / 720.0 + r * (1.0 / 5040.0 + r * (1.0 / 40320.0 + r * (1.0 / 362880.0 + r * (1.0 / 3628800.0))))))))))
+    p = 1.0000000000000135 + r * (1.0000000000000013 + r * (0.4999999999943859 + r * (0.16666666666615648 + r * (
+        0.04166666704055191 + r * (0.008333333367311603 + r * (0.0013888801749656543 + r * (
+            0.0001984119064754424 + r * (2.4884459751751116e-05 + r * 2.7632640675430236e-06))))))))
     return _ldexp(p, np.int32(kf))
 
 
@@ -492,7 +495,7 @@ def _block_sum32(x: Any, lo: int, hi: int, m: float, ah: Any, al: Any, cnt: Any,
 
     ``r`` is a plain float64 sum: ``x - m`` is exact in float64 for two float32 values
     unless they are 2**29 apart, and then the term is 0 either way; each term is within
-    2**-40, and at most ``B / L`` positive terms per lane lose below 2**-48.
+    2**-45, and at most ``B / L`` positive terms per lane lose below 2**-48.
     """
     _prefer_512()
     for j in range(L):
@@ -551,7 +554,7 @@ def _lse_range(x: Any, lo: int, hi: int) -> tuple[float, float, float, float]:
     shuffled data), the old maxima join ``r`` and the running sums are rescaled by
     ``exp(m_old - m_new)`` computed in double-double (``_exp_acc``), so rescalings add no
     error even for sorted input; the block is then summed again from L1.  float32 input is
-    summed in float64 (relative error of ``r`` below 2**-39), float64 in double-double.
+    summed in float64 (relative error of ``r`` below 2**-44), float64 in double-double.
     NaN makes ``r`` NaN, and so does ``+inf`` (the slice goes to the plain path); an all
     ``-inf`` slice gives ``m = -inf, c = r = 0``.
     """
@@ -687,13 +690,14 @@ def _finish(m: float, c: float, rh: float, rl: float) -> tuple[float, float]:
 @jit(inline="always")
 def _cancels(x: Any, v: float, m: float, c: float, rh: float, rl: float) -> bool:
     # Whether a float32 result v = m + L of the cheap sum is outside its budget: its error
-    # is below 2**-39 L (L = log(c + r)) plus the final rounding, and the budget needs half
-    # an ULP of float32 (2**-25 |v|).  That fails only where m + L cancels (m < 0,
-    # L > 2**10 |v|: log-probabilities that sum to about 1); such slices are summed again
-    # in double-double.
+    # is below 2**-44 L (L = log(c + r); the relative error of r bounds that of log(c + r)
+    # since 1 - c/S <= log(S/c)) plus the final rounding, and the budget needs half an ULP
+    # of float32 (2**-25 |v|).  That fails only where m + L cancels (m < 0,
+    # L > 2**18 |v|: log-probabilities that sum to 1 within 2**-18); such slices are summed
+    # again in double-double.
     if _is64(x) or rh != rh or m == -_INF:
         return False
-    return _log_cr(c, rh, rl)[0] > 1024.0 * abs(v)
+    return _log_cr(c, rh, rl)[0] > 262144.0 * abs(v)
 
 
 # ------------------------------------------------------------------ log-sum-exp kernels
@@ -1221,23 +1225,29 @@ def _bce32(v: float, y: float, w: float, pw: float) -> float:
 
 
 @jit(parallel=True)
-def bce(x: Any, y: Any, wv: Any, pwv: Any, period: int, out: Any, write: bool, chunks: int, acc: Any, scale: float) -> None:
-    """Binary cross-entropy of contiguous ``x``, ``y`` (same layout); the weights ``wv``,
-    ``pwv`` hold 1 value (a scalar) or ``period`` values, one per position along the last
-    axis (``period`` = its length, which divides every chunk boundary).
+def bce(x: Any, y: Any, wv: Any, pwv: Any, out: Any, write: bool, chunks: int, acc: Any, scale: float) -> None:
+    """Binary cross-entropy of contiguous ``x``, ``y`` (same layout).
 
-    ``write``: store each loss in ``out`` (reduction 'none').  ``acc[c]`` receives per
-    chunk the double-double sum of the losses (hi, lo) and the count of special entries
-    (non-finite logits, labels or weights, or a non-finite loss), which the kernel leaves
-    to the plain path.  The sums are of the losses times ``scale`` (a power of 2 below 1
-    where a plain sum overflowed although the mean is finite).
+    ``wv``, ``pwv``: the weight and positive weight, each empty (absent) or holding one
+    value per position of the last axis (a scalar is given as such a row); their length
+    ``period`` divides every chunk boundary.  ``write``: store each loss in ``out``
+    (reduction 'none'); otherwise ``acc[k]`` receives per chunk the double-double sum of
+    the losses times ``scale`` (a power of 2 below 1 where a plain sum overflowed although
+    the mean is finite).  ``acc[k, 2]`` counts the special entries (non-finite logits,
+    labels or weights, or a non-finite loss), which the kernel leaves to the plain path.
     """
     n = x.size
+    period = max(wv.size, pwv.size, 1)
     rows = n // period
     for c in prange(chunks):
         lo = (c * rows // chunks) * period
         hi = ((c + 1) * rows // chunks) * period
-        sh, sl, nspec = _bce_range(x, y, wv, pwv, period, out, write, lo, hi, scale)
+        if write:
+            nspec = _bce_write(x, y, wv, pwv, out, lo, hi)
+            sh = 0.0
+            sl = 0.0
+        else:
+            sh, sl, nspec = _bce_sum(x, y, wv, pwv, lo, hi, scale)
         acc[c, 0] = sh
         acc[c, 1] = sl
         acc[c, 2] = nspec
@@ -1256,37 +1266,54 @@ def _bce_one(v: float, yy: float, w: float, pw: float, has_pw: bool, wide: bool)
 
 
 @jit
-def _bce_range(
-    x: Any, y: Any, wv: Any, pwv: Any, period: int, out: Any, write: bool, lo: int, hi: int, scale: float
-) -> tuple[float, float, float]:
+def _bce_write(x: Any, y: Any, wv: Any, pwv: Any, out: Any, lo: int, hi: int) -> float:
+    """Losses of ``x[lo:hi]`` into ``out``; returns the number of special entries."""
     _prefer_512()
+    wide = _is64(x)
+    nspec = 0.0
+    if wv.size == 0 and pwv.size == 0:
+        for i in range(lo, hi):
+            h, l, special = _bce_one(np.float64(x[_U(i)]), np.float64(y[_U(i)]), 1.0, 1.0, False, wide)
+            out[_U(i)] = h + l
+            nspec += 1.0 if special else 0.0
+        return nspec
+    period = max(wv.size, pwv.size)
+    has_w = wv.size > 0
+    has_pw = pwv.size > 0
+    for start in range(lo, hi, period):
+        for col in range(period):
+            i = start + col
+            w = np.float64(wv[_U(col)]) if has_w else 1.0
+            pw = np.float64(pwv[_U(col)]) if has_pw else 1.0
+            h, l, special = _bce_one(np.float64(x[_U(i)]), np.float64(y[_U(i)]), w, pw, has_pw, wide)
+            out[_U(i)] = h + l
+            nspec += 1.0 if special else 0.0
+    return nspec
+
+
+@jit
+def _bce_sum(x: Any, y: Any, wv: Any, pwv: Any, lo: int, hi: int, scale: float) -> tuple[float, float, float]:
+    """Double-double sum of the finite losses of ``x[lo:hi]`` times ``scale`` and the number
+    of special entries; ``L`` lanes of TwoSum accumulators."""
+    _prefer_512()
+    wide = _is64(x)
     ah = np.zeros(L)
     al = np.zeros(L)
     ns = np.zeros(L)
-    vector_w = wv.size > 1
-    vector_pw = pwv.size > 1
-    has_pw = vector_pw or pwv[0] != 1.0
-    wide = _is64(x)
-    # one segment per row when a weight varies along the last axis, else the whole range
-    seg = period if (vector_w or vector_pw) else hi - lo
-    sh = 0.0
-    sl = 0.0
-    nspec = 0.0
-    start = lo
-    while start < hi:
+    has_w = wv.size > 0
+    has_pw = pwv.size > 0
+    period = max(wv.size, pwv.size, 1)
+    plain = not (has_w or has_pw)
+    seg = hi - lo if plain else period  # whole rows when a weight varies along them
+    for start in range(lo, hi, seg):
         stop = min(start + seg, hi)
         i = start
         while i + L <= stop:
             for j in range(L):
-                k = i + j
-                col = k - start
-                v = np.float64(x[_U(k)])
-                yy = np.float64(y[_U(k)])
-                w = np.float64(wv[_U(col)] if vector_w else wv[0])
-                pw = np.float64(pwv[_U(col)] if vector_pw else pwv[0])
-                h, l, special = _bce_one(v, yy, w, pw, has_pw, wide)
-                if write:
-                    out[_U(k)] = h + l
+                col = i + j - start
+                w = 1.0 if plain or not has_w else np.float64(wv[_U(col)])
+                pw = 1.0 if plain or not has_pw else np.float64(pwv[_U(col)])
+                h, l, special = _bce_one(np.float64(x[_U(i + j)]), np.float64(y[_U(i + j)]), w, pw, has_pw, wide)
                 h = 0.0 if special else h * scale
                 l = 0.0 if special else l * scale
                 s, e = _two_sum(ah[j], h)
@@ -1294,22 +1321,20 @@ def _bce_range(
                 al[j] = al[j] + (e + l)
                 ns[j] = ns[j] + (1.0 if special else 0.0)
             i += L
-        while i < stop:
-            col = i - start
-            v = np.float64(x[_U(i)])
-            yy = np.float64(y[_U(i)])
-            w = np.float64(wv[_U(col)] if vector_w else wv[0])
-            pw = np.float64(pwv[_U(col)] if vector_pw else pwv[0])
-            h, l, special = _bce_one(v, yy, w, pw, has_pw, wide)
-            if write:
-                out[_U(i)] = h + l
-            if special:
-                nspec += 1.0
-            else:
-                sh, e = _two_sum(sh, h * scale)
-                sl = sl + (e + l * scale)
-            i += 1
-        start = stop
+        for k in range(i, stop):
+            col = k - start
+            w = 1.0 if plain or not has_w else np.float64(wv[_U(col)])
+            pw = 1.0 if plain or not has_pw else np.float64(pwv[_U(col)])
+            h, l, special = _bce_one(np.float64(x[_U(k)]), np.float64(y[_U(k)]), w, pw, has_pw, wide)
+            h = 0.0 if special else h * scale
+            l = 0.0 if special else l * scale
+            s, e = _two_sum(ah[0], h)
+            ah[0] = s
+            al[0] = al[0] + (e + l)
+            ns[0] = ns[0] + (1.0 if special else 0.0)
+    sh = 0.0
+    sl = 0.0
+    nspec = 0.0
     for j in range(L):
         sh, e = _two_sum(sh, ah[j])
         sl = sl + (e + al[j])
