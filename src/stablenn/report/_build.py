@@ -122,6 +122,7 @@ def _steps(data: ReportData, sizes: Sizes) -> list[tuple[str, Callable[[], None]
             data.gradients[key] = result
             if not isinstance(result, Missing):
                 _draw(data, key, lambda: plot_sweep(result))
+            data.gradient_audits[name] = {d: ev.gradient_audit(name, d, sizes) for d in ("float32", "float64")}
 
         return run
 

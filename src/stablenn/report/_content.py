@@ -46,6 +46,7 @@ class ReportData:
     sweeps: dict[str, Sweep | Missing] = field(default_factory=dict)
     figures: dict[str, str] = field(default_factory=dict)  #: figure key -> inline SVG
     gradients: dict[str, Sweep | Missing] = field(default_factory=dict)
+    gradient_audits: dict[str, dict[str, AuditOutcome | Missing]] = field(default_factory=dict)  #: function -> dtype
     saved: list[SavedRow] | Missing | None = None
     memory: Any = None
     bce: BceForms | Missing | None = None
@@ -70,7 +71,7 @@ class ReportData:
                 for item in v:
                     visit(item)
 
-        for name in ("proof_error", "sheet", "proofs", "sweeps", "gradients", "saved", "memory", "bce", "demo",
+        for name in ("proof_error", "sheet", "proofs", "sweeps", "gradients", "gradient_audits", "saved", "memory", "bce", "demo",
                      "conversion", "audits"):
             visit(getattr(self, name))
         return out
@@ -221,6 +222,8 @@ def _sweep_blocks(key: str, data: ReportData) -> list[Any]:
          "exceeds the budget on"],
         rows, numeric=(2, 4),
     ))
+    if sw.note:
+        blocks.append(Paragraph(sw.note.capitalize() + ".", style="small"))
     return blocks
 
 
@@ -469,6 +472,19 @@ def _gradient_blocks(data: ReportData) -> list[Any]:
         "frameworks' own functions and for stablenn's, against the exact derivative (mpmath oracle)."))
     for key in data.gradients:
         blocks += _sweep_blocks(key, data)
+    if data.gradient_audits:
+        blocks.append(Heading(4, "The audit of the derivatives, over every exponent", "p3-gradient-audit"))
+        rows: list[list[Any]] = []
+        for name, per in data.gradient_audits.items():
+            for dtype, outcome in per.items():
+                if isinstance(outcome, Missing):
+                    blocks.append(_missing_block(outcome))
+                else:
+                    rows += [[Text(f"d/dx {name}", "code")] + row for row in _audit_rows(outcome)]
+        if rows:
+            blocks.append(Table(["derivative"] + _AUDIT_COLUMNS, rows, numeric=(3, 4, 5, 6),
+                                caption="stablenn.audit's gradient audit (audit_gradient): sampled inputs over every "
+                                        "exponent against the exact derivative; bad intervals by bisection."))
     saved = data.saved
     if isinstance(saved, Missing):
         blocks.append(_missing_block(saved))

@@ -9,7 +9,7 @@ and is checked to be well-formed XML before it is used (`Math`), and SVG only fr
 
 >>> doc = Document("t", [Heading(2, "a < b", "x"), Paragraph(["5 * 3 ", Text("bold", "strong")])])
 >>> print(to_markdown(doc, figures={}).splitlines()[2])
-## a \\< b
+## a \\< b <a id="x"></a>
 >>> "<h2 id=\\"x\\">a &lt; b</h2>" in to_html(doc)
 True
 """
@@ -268,6 +268,7 @@ caption { caption-side: top; text-align: left; font-size: .9rem; color: var(--mu
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .88em;
        background: #f6f8fa; padding: 0 .2em; border-radius: 3px; }
 math[display="block"] { margin: .4rem 0; }
+.proof td math, .proof .givens math { math-style: normal; font-size: 1.05em; }
 figure { margin: 1rem 0 1.4rem; }
 figure svg { width: 100%; height: auto; display: block; }
 figcaption { font-size: .9rem; color: var(--muted); margin-top: .3rem; }

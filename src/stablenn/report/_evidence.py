@@ -54,12 +54,12 @@ class Sizes:
     audit_samples: int = 4000  #: scalar inputs (and BCE elements) per function and dtype (audit tables)
     audit_vectors: int = 100  #: vectors (reductions) and rows (cross-entropy) per function and dtype
     sweep_points: int = 801  #: grid points per dtype of each error-against-input plot
-    bce_pairs: int = 20000  #: (logit, soft label) pairs per dtype for the BCE comparison
+    bce_pairs: int = 6000  #: (logit, soft label) pairs per dtype for the BCE comparison
     proof_points: int = 8  #: random points per proof part for mpmath
     moons: int = 200  #: points of the two-moons data set
     depths: tuple[int, ...] = (1, 2, 3, 4, 5)  #: depths of the linear networks of the demo
     demo_grid: int = 61  #: grid points per side of the decision-boundary plots
-    network_inputs: int = 20000  #: inputs per network for the conversion differences
+    network_inputs: int = 5000  #: inputs per network for the conversion differences
     memory_elements: int = 1 << 20  #: elements of the tensors whose saved bytes are counted
     processes: int | None = None  #: oracle worker processes (default: min(2, cores))
     seed: int = 0
@@ -536,6 +536,46 @@ def _jax_grad(name: str, ours: bool) -> Callable[[np.ndarray, str], np.ndarray]:
     return fn
 
 
+_GRAD_LABELS = {
+    "torch": "torch.{name} + autograd",
+    "jax": "{jax} + jax.grad",
+    "stablenn-jax": "stablenn.{name} + jax.grad",
+    "stablenn-torch": "stablenn.{name} + PyTorch autograd",
+}
+
+
+def _grad_impls(name: str) -> tuple[list[Impl], str]:
+    """The gradient feature's implementations (`stablenn._autodiff.gradient_impls`), peers first.
+
+    Falls back to calling PyTorch autograd and jax.grad here when the feature does not
+    provide them; the second value says which was used.
+    """
+    jax_own = "jax.nn.sigmoid" if name == "sigmoid" else "jax.numpy.tanh"
+    try:
+        from stablenn._autodiff import gradient_impls
+
+        provided = gradient_impls(name)
+    except (ImportError, AttributeError, KeyError, ValueError):
+        provided = None
+    if provided:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)  # float64 needs it; without it JAX computes in float32
+        impls = []
+        for key in ("torch", "jax", "stablenn-jax", "stablenn-torch"):
+            if key in provided:
+                label = _GRAD_LABELS[key].format(name=name, jax=jax_own)
+                fn = provided[key]
+                impls.append(Impl(label, lambda x, d, fn=fn: np.asarray(fn(x)), "stablenn" if "stablenn" in key else "naive"))
+        return impls, "stablenn._autodiff.gradient_impls"
+    return [
+        Impl(f"torch.{name} + autograd", _torch_grad(name, False), "naive"),
+        Impl(f"{jax_own} + jax.grad", _jax_grad(name, False), "naive"),
+        Impl(f"stablenn.{name} + jax.grad", _jax_grad(name, True), "stablenn"),
+        Impl(f"stablenn.{name} + PyTorch autograd", _torch_grad(name, True), "stablenn"),
+    ], "the report's own calls of torch.autograd and jax.grad (stablenn._autodiff.gradient_impls not available)"
+
+
 def gradient_sweep(name: str, sizes: Sizes) -> Sweep | Missing:
     """d/dx of `name` (sigmoid or tanh) through PyTorch autograd and jax.grad, ours and theirs."""
     try:
@@ -545,20 +585,31 @@ def gradient_sweep(name: str, sizes: Sizes) -> Sweep | Missing:
             return _oracle.derivative(name, x, dtype)
 
         title = "σ′" if name == "sigmoid" else "tanh′"
-        jax_own = "jax.nn.sigmoid" if name == "sigmoid" else "jax.numpy.tanh"
-        impls = [
-            Impl(f"torch.{name} + autograd", _torch_grad(name, False), "naive"),
-            Impl(f"{jax_own} + jax.grad", _jax_grad(name, False), "naive"),
-            Impl(f"stablenn.{name} + jax.grad", _jax_grad(name, True), "stablenn"),
-            Impl(f"stablenn.{name} + PyTorch autograd", _torch_grad(name, True), "stablenn"),
-        ]
+        impls, source = _grad_impls(name)
         lim = {"sigmoid": ((-60.0, 760.0), (-30.0, 110.0)), "tanh": ((-30.0, 380.0), (-15.0, 60.0))}[name]
-        return elementwise_sweep(
+        sweep = elementwise_sweep(
             f"p3-autograd-{name}", f"{title}(x) as the frameworks' automatic differentiation computes it",
             exact, impls, _grids(sizes, *lim), _budget(name),
         )
+        sweep.note = f"gradients from {source}"
+        return sweep
     except Exception as exc:
         return Missing("gradients", f"the accuracy of {name}'s gradient through autograd", _error_text(exc))
+
+
+def gradient_audit(name: str, dtype: str, sizes: Sizes) -> AuditOutcome | Missing:
+    """The audit engine's gradient audit (`audit_gradient`): sampled inputs, bad intervals."""
+    try:
+        engine = _module("stablenn.audit._engine")
+        report = _module("stablenn.audit._report")
+        if engine is None or report is None or not hasattr(engine, "audit_gradient"):
+            return Missing("audit", f"the gradient audit of {name} in {dtype}",
+                           "stablenn.audit._engine.audit_gradient is not available")
+        a = engine.audit_gradient(name, dtype, samples=sizes.audit_samples, seed=sizes.seed,
+                                  processes=sizes.processes, intervals=True)
+        return AuditOutcome(f"d/dx {name}", dtype, report.audit_dict(a))
+    except Exception as exc:
+        return Missing("audit", f"the gradient audit of {name} in {dtype}", _error_text(exc))
 
 
 @dataclass

@@ -80,6 +80,7 @@ class Sweep:
     xlabel: str
     panels: list[Panel]
     xscale: str = "linear"
+    note: str = ""  #: where the implementations came from, shown under the table
 
 
 def bad_intervals(x: np.ndarray, bad: np.ndarray, *, bridge: int = 0) -> list[tuple[float, float]]:
