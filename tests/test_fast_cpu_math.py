@@ -128,3 +128,18 @@ def test_error_free_transformations(a, b):
     p, q = J._dd_mul(a, 0.0, b, 0.0)
     if math.isfinite(p) and abs(p) > 2.0**-960:
         assert _rel(mpmath.mpf(p) + mpmath.mpf(q), mpmath.mpf(a) * mpmath.mpf(b)) < 2.0**-100
+
+
+def test_log_of_a_sum_in_double_double():
+    # L = log(c + r) of the log-sum-exp state: log1p of r itself for one maximum, the
+    # double-double log otherwise (r is stored scaled by 2**600)
+    rng = np.random.default_rng(4)
+    cases = [(1.0, float(r), 0.0) for r in np.exp(rng.uniform(-700, 0, 200))]
+    cases += [(float(c), float(r), float(r) * 2.0**-60) for c, r in zip(rng.integers(1, 50, 200), rng.random(200) * 1e4)]
+    worst = 0.0
+    for c, r, rl in cases:
+        h, l = J._log_cr(c, r * 2.0**600, rl * 2.0**600)
+        rest = mpmath.mpf(r) + mpmath.mpf(rl)
+        exact = mpmath.log1p(rest) if c == 1 else mpmath.log(mpmath.mpf(c) + rest)
+        worst = max(worst, _rel(mpmath.mpf(h) + mpmath.mpf(l), exact))
+    assert worst < 2.0**-57

@@ -73,14 +73,20 @@ def _big_enough(name: str, x: Any) -> bool:
     return _FORCED or x.size >= MIN_ELEMENTS[name]
 
 
+# A strided last axis is copied a few rows at a time; longer rows than this stay on the plain
+# path (one row would be a full-size copy).
+_MAX_STRIDED_ROW_BYTES = 1 << 23
+
+
 def _rows_readable(x: Any) -> bool:
-    """The kernels read rows in place: last axis contiguous, no negative strides."""
+    """The kernels read rows in place (last axis contiguous, no negative strides), or a few
+    rows at a time through a small contiguous block."""
     if x.ndim == 0:
         return True
     item = x.itemsize
-    if x.shape[-1] > 1 and x.strides[-1] != item:
-        return False
-    return all(s >= 0 and s % item == 0 for s in x.strides)
+    if (x.shape[-1] <= 1 or x.strides[-1] == item) and all(s >= 0 and s % item == 0 for s in x.strides):
+        return True
+    return x.shape[-1] * item <= _MAX_STRIDED_ROW_BYTES
 
 
 def _loader(name: str) -> Callable[[], Callable[..., Any]]:
@@ -114,7 +120,7 @@ def _applies_elementwise(name: str) -> Callable[[Any], bool]:
         return (
             _plain_ndarray(x)
             and _big_enough(name, x)
-            and (x.flags.c_contiguous or x.flags.f_contiguous)
+            and (x.flags.c_contiguous or x.flags.f_contiguous or _rows_readable(x))
             and _enabled()
         )
 

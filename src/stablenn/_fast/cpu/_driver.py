@@ -92,6 +92,26 @@ def _plain_work(x: np.ndarray) -> tuple[np.ndarray, bool]:
     return (x if exact else x.astype(np.float64)), exact
 
 
+# Arrays whose last axis is strided (a reduction over axis 0 of a C array, say) are read a
+# few rows at a time into a contiguous block of about this many bytes; the entries accept
+# them only when one row fits (a longer strided row would be a full-size copy).
+BLOCK_BYTES = 1 << 23
+
+
+def row_blocks(x: np.ndarray) -> Any:
+    """``(index, block)`` pairs: ``block = x[index]`` copied contiguous, a few rows of the
+    last axis at a time (``index`` into ``x.shape[:-1]``)."""
+    if x.ndim == 1:
+        yield (), np.ascontiguousarray(x)
+        return
+    n = x.shape[-1]
+    step = max(1, BLOCK_BYTES // max(1, n * x.itemsize))
+    for lead in np.ndindex(x.shape[:-2]):
+        for r0 in range(0, x.shape[-2], step):
+            index = (*lead, slice(r0, r0 + step))
+            yield index, np.ascontiguousarray(x[index])
+
+
 # ------------------------------------------------------------------ log-sum-exp
 
 
@@ -121,7 +141,13 @@ def _lse_merged(flat: np.ndarray, offsets: np.ndarray, n: int, chunks: int, need
 def logsumexp(x: np.ndarray, b: Any, return_sign: bool) -> tuple[np.ndarray, np.ndarray]:
     """Fast path of ``stablenn.logsumexp`` over the last axis (``b`` must be None)."""
     layout = rows_layout(x)
-    assert b is None and layout is not None
+    assert b is None
+    if layout is None:
+        res_all = np.empty(x.shape[:-1], x.dtype)
+        sign_all = np.empty(x.shape[:-1], x.dtype)
+        for index, block in row_blocks(x):
+            res_all[index], sign_all[index] = logsumexp(block, None, return_sign)
+        return res_all, sign_all
     flat, offsets, n = layout
     kept = x.shape[:-1]
     rows = offsets.size
@@ -153,7 +179,11 @@ def logsumexp(x: np.ndarray, b: Any, return_sign: bool) -> tuple[np.ndarray, np.
 
 def _normalise(name: str, x: np.ndarray) -> np.ndarray:
     layout = rows_layout(x)
-    assert layout is not None
+    if layout is None:
+        out_all = np.empty(x.shape, x.dtype)
+        for index, block in row_blocks(x):
+            out_all[index] = _normalise(name, block)
+        return out_all
     flat, offsets, n = layout
     rows = offsets.size
     out = np.empty(rows * n, x.dtype)
@@ -208,13 +238,18 @@ def _elementwise(name: str) -> Any:
     kind = _ELEMENTWISE[name]
 
     def run(x: np.ndarray) -> np.ndarray:
+        if not (x.flags.c_contiguous or x.flags.f_contiguous):  # a strided view: by blocks
+            out_all = np.empty(x.shape, x.dtype)
+            for index, block in row_blocks(x):
+                out_all[index] = run(block)
+            return out_all
         out = np.empty_like(x)  # same memory order as a C- or F-contiguous x
         if x.size:
             _run_parallel(J.elementwise, kind, _ro(x.ravel(order="K")), out.ravel(order="K"), _chunks(x.size))
         return out
 
     run.__name__ = name
-    run.__doc__ = f"Fast path of ``stablenn.{name}`` (C- or F-contiguous arrays)."
+    run.__doc__ = f"Fast path of ``stablenn.{name}`` (strided arrays a few rows at a time)."
     return run
 
 
@@ -351,32 +386,56 @@ def cross_entropy_with_logits(
     x: np.ndarray, targets: np.ndarray, w: Any, ignore_index: int | None, eps: float, reduction: str
 ) -> np.ndarray:
     """Fast path of ``stablenn.cross_entropy_with_logits`` with class-index targets."""
+    write = reduction == "none"
+    wv = np.ones(1) if w is None else np.ascontiguousarray(w, dtype=np.float64)
+    opts = (wv, w, ignore_index, float(eps), write)
+    if rows_layout(x) is not None:
+        blocks = [((), x, targets)]
+    else:
+        blocks = [(index, block, targets[index]) for index, block in row_blocks(x)]
+    out = np.empty(x.shape[:-1], x.dtype) if write else None
+    for scale in (1.0, _OVERFLOW_SCALE):
+        parts = []
+        for index, block, t in blocks:
+            part = _ce_block(block, t, *opts, scale)
+            if out is not None:
+                out[index] = part[0].reshape(block.shape[:-1])
+            parts.append(part[1:])
+        if out is not None:
+            return out
+        sh, sl = _dd_total(np.array([p[0] for p in parts]), np.array([p[1] for p in parts]))
+        spec = float(sum(p[4] for p in parts))
+        # finite losses whose sum overflows: sum them scaled, divide, scale back
+        if reduction != "mean" or math.isfinite(sh) or scale != 1.0 or spec != 0.0:
+            break
+    wh, wl = _dd_total(np.array([p[2] for p in parts]), np.array([p[3] for p in parts]))
+    den = wh + wl if reduction == "mean" else None
+    return _reduce(sh, sl, spec, reduction, den, x.dtype, scale)
+
+
+def _ce_block(
+    x: np.ndarray, targets: np.ndarray, wv: np.ndarray, w: Any, ignore_index: int | None, eps: float, write: bool, scale: float
+) -> tuple[Any, float, float, float, float, float]:
+    """``(losses or None, sum_hi, sum_lo, weight_hi, weight_lo, special)`` of rows that the
+    kernel reads in place; the sums of losses are times ``scale``."""
     from ..._kernels import losses as plain_losses
 
     layout = rows_layout(x)
     assert layout is not None
     flat, offsets, n = layout
-    kept = x.shape[:-1]
     rows = offsets.size
     t = np.ascontiguousarray(targets.reshape(-1), dtype=np.int64)
-    wv = np.ones(1) if w is None else np.ascontiguousarray(w, dtype=np.float64)
     use_ignore = ignore_index is not None
     ignore = int(ignore_index) if use_ignore else 0
-    write = reduction == "none"
     out = np.empty(rows, x.dtype) if write else np.empty(1, x.dtype)
     bad = np.zeros(rows, np.bool_)
     groups = max(1, min(rows, 8 * _threads()))
     acc = np.zeros((groups, 4))
-    args = (flat, offsets, n, _ro(t), _ro(wv), ignore, use_ignore, float(eps))
-    scale = 1.0
     if rows:
-        _run_parallel(J.cross_entropy, *args, out, write, bad, groups, acc, scale)
+        _run_parallel(
+            J.cross_entropy, flat, offsets, n, _ro(t), _ro(wv), ignore, use_ignore, eps, out, write, bad, groups, acc, scale
+        )
     sh, sl = _dd_total(acc[:, 0], acc[:, 1])
-    if reduction == "mean" and not math.isfinite(sh):
-        # finite losses whose sum overflows: sum them scaled, divide, scale back
-        scale = _OVERFLOW_SCALE
-        _run_parallel(J.cross_entropy, *args, out, False, bad, groups, acc, scale)
-        sh, sl = _dd_total(acc[:, 0], acc[:, 1])
     wh, wl = _dd_total(acc[:, 2], acc[:, 3])
     spec = 0.0
     if bad.any():
@@ -393,7 +452,4 @@ def cross_entropy_with_logits(
         sh, sl = _dd_total(np.concatenate([[sh], hi[fin] * scale]), np.concatenate([[sl], lo[fin] * scale]))
         spec = float(np.sum(hi[~fin]))
         wh, wl = _dd_total(np.concatenate([[wh], w_t]), np.array([wl]))
-    if write:
-        return out.reshape(kept)
-    den = wh + wl if reduction == "mean" else None
-    return _reduce(sh, sl, spec, reduction, den, x.dtype, scale)
+    return (out if write else None), sh, sl, wh, wl, spec

@@ -663,16 +663,31 @@ def _merge(ms: Any, cs: Any, rhs: Any, rls: Any) -> tuple[float, float, float, f
 
 
 @jit(inline="always")
+def _log_dd(sh: float, sl: float) -> tuple[float, float]:
+    # log(sh + sl) for sh >= 1 as a double-double accurate to about 2**-58: sh = 2**e s with
+    # s in [1, 2), log = e ln2 + log1p(s - 1) (s - 1 exact, _log1p_dd) + sl / sh.
+    mant, ex = math.frexp(sh)
+    e = ex - 1.0
+    fh, fl = _log1p_dd(2.0 * mant - 1.0)
+    ph = e * _LN2
+    pl = _fma(e, _LN2, -ph) + e * _LN2_LO  # e ln2 to 2**-100 relative
+    hh, hl = _two_sum(ph, fh)
+    return _fast_two_sum(hh, hl + (pl + fl + sl / sh))
+
+
+@jit(inline="always")
 def _log_cr(c: float, rh: float, rl: float) -> tuple[float, float]:
     # L = log(c + r) as a double-double, c >= 1 an integer.  With one maximum it is log1p(r)
     # of the separately summed r: the digits of a dominant term are never rounded away
-    # (Blanchard, Higham and Higham 2021); the low part enters to first order.
+    # (Blanchard, Higham and Higham 2021).  Accurate to about 2**-58 relative, so that
+    # m + L, rounded once, is as good as the cancellation between m and L allows.
     rh = rh * _R_UNSCALE  # r was kept scaled by 2**600: one rounding where r is subnormal
     rl = rl * _R_UNSCALE
-    if c == 1.0:
-        return math.log1p(rh), rl / (1.0 + rh)
+    if c == 1.0 and rh <= 1.0:
+        h, l = _log1p_dd(rh)
+        return _fast_two_sum(h, l + rl / (1.0 + rh))
     sh, sl = _dd_add(c, 0.0, rh, rl)
-    return math.log(sh), sl / sh
+    return _log_dd(sh, sl)
 
 
 @jit(inline="always")
