@@ -409,6 +409,22 @@ def test_errors_are_the_plain_paths(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_result_types_are_the_plain_paths(dtype):
+    x = np.random.default_rng(15).standard_normal((6, 40)).astype(dtype)
+    y = np.full_like(x, 0.5)
+    t = np.arange(6)
+    calls = [
+        (snn.logsumexp, (x,), {}), (snn.logsumexp, (x[0],), {}), (snn.logsumexp, (x,), {"axis": 1, "keepdims": True}),
+        (snn.softmax, (x,), {}), (snn.sigmoid, (x,), {}),
+        *[(snn.binary_cross_entropy_with_logits, (x, y), {"reduction": r}) for r in ("none", "mean", "sum")],
+        *[(snn.cross_entropy_with_logits, (x, t), {"reduction": r}) for r in ("none", "mean", "sum")],
+    ]
+    for fn, args, kw in calls:
+        f, p = _fast(fn, *args, **kw), _plain(fn, *args, **kw)
+        assert type(f) is type(p) and np.shape(f) == np.shape(p) and np.asarray(f).dtype == np.asarray(p).dtype, (fn.__name__, kw)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_layouts(dtype):
     rng = np.random.default_rng(11)
     base = (rng.standard_normal((6, 7, 300)) * 10).astype(dtype)

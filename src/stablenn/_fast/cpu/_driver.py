@@ -282,14 +282,14 @@ _OVERFLOW_SCALE = 2.0**-64
 
 def _reduce(
     sh: float, sl: float, spec: float, reduction: str, den: float | None, dtype: Any, scale: float = 1.0
-) -> np.ndarray:
+) -> Any:
     """The plain path's ``reduce`` on a double-double total ``sh + sl`` (of the losses times
     ``scale``): non-finite losses (``spec``) decide the total as plain addition would; the
     float64 mean is a double-double quotient rounded once."""
     with np.errstate(all="ignore"):
         if scale != 1.0:
             total = _reduce(sh, sl, spec * scale, reduction, den, np.float64)
-            return np.asarray(float(total) / scale, dtype=dtype)
+            return np.asarray(float(total) / scale, dtype=dtype)[()]
         sh = float(np.float64(sh) + np.float64(spec))
         if den is None:
             total = sh + sl
@@ -300,7 +300,7 @@ def _reduce(
             total = qh + r / den
         else:
             total = float(np.float64(sh + sl) / np.float64(den))
-    return np.asarray(total, dtype=dtype)
+    return np.asarray(total, dtype=dtype)[()]  # a NumPy scalar, as the plain path returns
 
 
 def _split(a: float) -> tuple[float, float]:
