@@ -483,6 +483,21 @@ def _intervals_for(
     run.intervals_left_out = left
 
 
+def _special_vector(x: np.ndarray, b: np.ndarray | None) -> bool:
+    """Whether a vector's results are special values (held to exact equality).
+
+    A NaN or ``+inf`` entry (or a non-finite weight) makes every result a documented
+    special value (NaN, ``inf``, ``1/k``...).  ``-inf`` entries among finite ones do not:
+    they contribute nothing, and the other results are ordinary numbers measured against
+    the ULP budget (a result that is itself not finite, or a component at ``-inf``, is
+    compared exactly all the same: the collector treats non-finite exact values as special).
+    """
+    xf = x.astype(np.float64)
+    if np.isnan(xf).any() or (xf == np.inf).any():
+        return True
+    return b is not None and not np.isfinite(b.astype(np.float64)).all()
+
+
 def _reduction(audit: Audit, function: str, chosen: list[Impl], processes: int) -> None:
     dtype = audit.dtype
     weights = function == "logsumexp"
@@ -504,7 +519,7 @@ def _reduction(audit: Audit, function: str, chosen: list[Impl], processes: int) 
         for case, ref in zip(cases, refs, strict=True):
             if caller.failed is not None:
                 break
-            special = not np.isfinite(case.x.astype(np.float64)).all()
+            special = _special_vector(case.x, case.b)
             describe = (lambda c: lambda i: _vector_dict(c) | ({"component": i} if function != "logsumexp" else {}))(case)
             if function == "logsumexp":
                 exact = to_storage(np.array([ref.logsumexp]), dtype)
@@ -558,8 +573,8 @@ def _bce(audit: Audit, chosen: list[Impl], processes: int) -> None:
             if caller.failed is not None:
                 break
             kw = {"weight": batch.weight, "pos_weight": batch.pos_weight}
-            special_el = ~np.isfinite(batch.logits.astype(np.float64))
-            special = bool(special_el.any())
+            special_el = ~np.isfinite(batch.logits.astype(np.float64))  # limits at +-inf logits, NaN
+            special = bool(np.isnan(batch.logits.astype(np.float64)).any())
             for red, ref, sp, what in (
                 ("none", none, special_el, "element (reduction='none')"),
                 ("mean", mean, np.array([special]), "reduction='mean'"),
@@ -600,7 +615,10 @@ def _ce(audit: Audit, chosen: list[Impl], processes: int) -> None:
                 "label_smoothing": batch.label_smoothing,
                 "ignore_index": batch.ignore_index,
             }
-            special_rows = ~np.isfinite(batch.logits.astype(np.float64)).all(axis=1)
+            # a row's loss is a special value when it is not finite (the collector checks those
+            # exactly); finite losses of rows with infinite logits are ordinary numbers
+            # (w t log k...) measured against the budget
+            special_rows = np.isnan(batch.logits.astype(np.float64)).any(axis=1)
             special = bool(special_rows.any())
             for red, ref, sp, what in (
                 ("none", none, special_rows, "element (row, reduction='none')"),

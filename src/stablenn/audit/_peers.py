@@ -70,7 +70,17 @@ from the output (what backprop computes), ``logit`` is ``log(p/(1 - p))`` with `
 ``p``.  The ``_from_output`` and ``_via_`` functions are formulas already: no naive twin."""
 
 #: Functions whose derivative `--grad` audits (elementwise, with a derivative in the oracle).
-GRAD_FUNCTIONS: tuple[str, ...] = ("sigmoid", "log_sigmoid", "softplus", "logit", "tanh")
+GRAD_FUNCTIONS: tuple[str, ...] = (
+    "sigmoid",
+    "log_sigmoid",
+    "softplus",
+    "logit",
+    "tanh",
+    "sigmoid_grad",
+    "tanh_grad",
+    "sigmoid_via_tanh",
+    "tanh_via_sigmoid",
+)
 
 _GRAD_NAIVE: dict[str, str] = {
     # what a textbook (and autograd through the output) writes for the derivative
@@ -204,11 +214,19 @@ def _naive_formula_fn(text: str, variable: str = "x") -> Callable[..., Any]:
 def _naive(function: str, dtype: str) -> Impl | None:
     from ._expr import evaluate_numpy, parse
 
+    dtypes = ("float16", "bfloat16", "float32", "float64")
+    if function == "cross_entropy_with_logits":
+        return Impl(
+            "naive",
+            "-sum(w*q*log(exp(x)/sum(exp(x)))) per row",
+            "numpy",
+            lambda x, t, **kw: _naive_ce(dtype, x, t, **kw),
+            dtypes,
+        )
     formula = NAIVE_FORMULAS.get(function)
     if formula is None:
         return None
     expr = parse(formula)
-    dtypes = ("float16", "bfloat16", "float32", "float64")
     if function in ("sigmoid", "log_sigmoid", "softplus", "logit", "tanh", "sigmoid_grad", "tanh_grad"):
 
         def unary(x: np.ndarray) -> np.ndarray:
@@ -231,14 +249,6 @@ def _naive(function: str, dtype: str) -> Impl | None:
         return Impl("naive", label, "numpy", reduce, dtypes)
     if function == "binary_cross_entropy_with_logits":
         return Impl("naive", formula, "numpy", lambda x, y, **kw: _naive_bce(expr, dtype, x, y, **kw), dtypes)
-    if function == "cross_entropy_with_logits":
-        return Impl(
-            "naive",
-            "-sum(w*q*log(exp(x)/sum(exp(x)))) per row",
-            "numpy",
-            lambda x, t, **kw: _naive_ce(dtype, x, t, **kw),
-            dtypes,
-        )
     return None
 
 
@@ -607,30 +617,42 @@ def skipped(function: str, dtype: str) -> list[tuple[str, str]]:
 def grad_implementations(function: str, dtype: str, names: Sequence[str] | None = None) -> tuple[list[Impl], list[str]]:
     """Implementations of the derivative d/dx of the elementwise `function`.
 
-    Uses ``stablenn._autodiff.gradient_impls`` when the gradients module provides it;
-    otherwise stablenn's own derivative (``sigmoid_grad``, ``tanh_grad``, or autograd of
-    the stablenn function through PyTorch, which runs stablenn's gradient rules), the
-    naive derivative formula, and the peers' autograd (PyTorch, JAX).
+    In float32 and float64, ``stablenn._autodiff.gradient_impls`` (the gradients module's
+    callers, NumPy in and out) gives stablenn's gradient through ``torch.autograd``
+    (``stablenn``) and ``jax.grad`` (``stablenn-jax``), and the peers' autograd (``torch``,
+    ``jax``).  Where it is missing (or in float16 and bfloat16, which it does not take) the
+    audit calls them itself: stablenn's derivative function (``sigmoid_grad``,
+    ``tanh_grad``) or autograd of the stablenn function through PyTorch (stablenn's
+    rule), and the peers' autograd.  The naive derivative is the textbook formula (from
+    the output for sigmoid and tanh).
 
     Returns the implementations and notes on what was used.
     """
-    notes: list[str] = []
-    impls: list[Impl] = []
-    dtypes = ("float16", "bfloat16", "float32", "float64")
-    provided: dict[str, Callable[..., Any]] | None = None
-    try:
-        from stablenn._autodiff import gradient_impls
-
-        provided = gradient_impls(function)
-    except (ImportError, AttributeError, KeyError, ValueError):
-        notes.append("stablenn._autodiff.gradient_impls is not available: the audit used its own gradient callers")
     import stablenn
 
+    notes: list[str] = []
+    impls: list[Impl] = []
+    provided: dict[str, Callable[..., Any]] | None = None
+    if dtype in ("float32", "float64"):
+        try:
+            from stablenn._autodiff import gradient_impls
+
+            provided = gradient_impls(function)
+        except (ImportError, AttributeError, KeyError, ValueError) as exc:
+            notes.append(f"stablenn._autodiff.gradient_impls is not available ({type(exc).__name__}): the audit called the gradients itself")
     if provided:
+        rename = {"stablenn-torch": "stablenn"}
         for key, fn in provided.items():
-            backend = "torch" if "torch" in key else "jax" if "jax" in key else "numpy"
-            impls.append(Impl(key if key in ALL_IMPLS else key, f"gradient_impls({function!r})[{key!r}]", backend, fn, dtypes))
+            if "jax" in key:
+                import jax
+
+                jax.config.update("jax_enable_x64", True)  # float64 gradients need 64-bit JAX
+            name = rename.get(key, key)
+            how = {"stablenn": "stablenn rule through torch.autograd", "stablenn-jax": "stablenn rule through jax.grad",
+                   "torch": "PyTorch's function, torch.autograd", "jax": "JAX's function, jax.grad"}.get(name, key)
+            impls.append(Impl(name, f"{how} (gradient_impls)", "numpy", fn, ("float32", "float64")))
     else:
+        dtypes = ("float16", "bfloat16", "float32", "float64")
         direct = {"sigmoid": "sigmoid_grad", "tanh": "tanh_grad"}.get(function)
         if direct is not None:
             backend = "torch" if dtype == "bfloat16" else "numpy"
@@ -645,42 +667,46 @@ def grad_implementations(function: str, dtype: str, names: Sequence[str] | None 
                 return g
 
             impls.append(Impl("stablenn", f"autograd of stablenn.{function} (PyTorch, stablenn's rule)", "torch", through_torch, dtypes))
-    from ._expr import evaluate_numpy, parse
+        for peer, make_peer in (("torch", _torch), ("jax", _jax)):
+            base = make_peer(function)
+            if base is None or not installed(peer) or function in ("sigmoid_grad", "tanh_grad"):
+                continue  # (the peers' sigmoid_grad and tanh_grad are autograd already)
+            if peer == "torch":
 
-    expr = parse(_GRAD_NAIVE[function])
-    impls.append(
-        Impl("naive", _GRAD_NAIVE[function], "numpy", lambda x, _e=expr: evaluate_numpy(_e, {"x": x}, dtype), dtypes, formula=_GRAD_NAIVE[function])
-    )
-    if installed("torch"):
-        ops = {
-            "sigmoid": lambda t: t.sigmoid(),
-            "log_sigmoid": lambda t: __import__("torch").nn.functional.logsigmoid(t),
-            "softplus": lambda t: __import__("torch").nn.functional.softplus(t),
-            "logit": lambda t: t.logit(),
-            "tanh": lambda t: t.tanh(),
-        }
+                def torch_grad(x: Any, _op: Callable[[Any], Any] = base.fn) -> Any:
+                    import torch
 
-        def torch_grad(x: Any, _op: Callable[[Any], Any] = ops[function]) -> Any:
-            import torch
+                    t = x.detach().clone().requires_grad_(True)
+                    (g,) = torch.autograd.grad(_op(t), t, torch.ones_like(t))
+                    return g
 
-            t = x.detach().clone().requires_grad_(True)
-            (g,) = torch.autograd.grad(_op(t), t, torch.ones_like(t))
-            return g
+                impls.append(Impl("torch", f"autograd of {base.label}", "torch", torch_grad, dtypes))
+            else:
 
-        impls.append(Impl("torch", f"autograd of {_torch(function).label}", "torch", torch_grad, dtypes))  # type: ignore[union-attr]
-    if installed("jax"):
-        peer = _jax(function)
-        assert peer is not None
+                def jax_grad(x: Any, _f: Callable[[Any], Any] = base.fn) -> Any:
+                    import jax
 
-        def jax_grad(x: Any, _f: Callable[[Any], Any] = peer.fn) -> Any:
-            import jax
+                    return jax.vmap(jax.grad(_f))(x)
 
-            return jax.vmap(jax.grad(_f))(x)
+                impls.append(Impl("jax", f"jax.grad of {base.label}", "jax", jax_grad, dtypes))
+    if function in _GRAD_NAIVE:
+        from ._expr import evaluate_numpy, parse
 
-        impls.append(Impl("jax", f"jax.grad of {peer.label}", "jax", jax_grad, dtypes))
+        expr = parse(_GRAD_NAIVE[function])
+        impls.insert(
+            1,
+            Impl(
+                "naive",
+                _GRAD_NAIVE[function],
+                "numpy",
+                lambda x, _e=expr: evaluate_numpy(_e, {"x": x}, dtype),
+                ("float16", "bfloat16", "float32", "float64"),
+                formula=_GRAD_NAIVE[function],
+            ),
+        )
     if names is not None:
         unknown = [n for n in names if n not in {i.name for i in impls}]
         if unknown:
-            raise _messages.audit_impl_unavailable(unknown[0], f"the derivative of {function}", "no gradient implementation")
+            raise _messages.audit_impl_unavailable(unknown[0], f"the derivative of {function}", "no gradient implementation of that name")
         impls = [i for i in impls if i.name in names]
     return impls, notes
