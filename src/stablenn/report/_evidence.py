@@ -492,11 +492,13 @@ def plot_bce_forms(forms: BceForms) -> Any:
     colors = ("#0969da", "#d1242f", "#e16f24")
     for ax, (dtype, (centres, curves)) in zip(axes[0], forms.binned.items()):
         for color, (label, m) in zip(colors, curves.items()):
-            y = np.where(np.isfinite(m), m, 1e20)
+            y = np.where(np.isinf(m), 1e20, m)  # NaN results at the top; empty bins (NaN) left out
             ax.plot(centres, y, "o-", ms=3, lw=1.2, color=color, label=label.split(":")[0])
         ax.axhline(1.0, color="k", ls="--", lw=0.8, label="1 ULP")
         ax.set_xscale("log")
         ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_ylim(0, 8e20)
+        ax.set_yticks([0, 1, 1e3, 1e6, 1e9, 1e12, 1e15, 1e20], ["0", "1", "1e3", "1e6", "1e9", "1e12", "1e15", "NaN/inf"])
         ax.set_xlabel("min(y, 1 − y): distance of the soft label to 0 or 1")
         ax.set_ylabel("max error (ULP)")
         ax.set_title(dtype, fontsize=9)

@@ -226,7 +226,7 @@ def vector_sweep(
 
 # ---------------------------------------------------------------- drawing
 
-_COLORS = {"naive": ("#d1242f", "#e16f24", "#8250df"), "peer": ("#8250df", "#bf8700"), "stablenn": ("#0969da",)}
+_COLORS = {"naive": ("#d1242f", "#e16f24", "#8250df"), "peer": ("#8250df", "#bf8700"), "stablenn": ("#0969da", "#1a7f37")}
 
 
 def plot_sweep(sweep: Sweep) -> Any:
