@@ -70,7 +70,30 @@ for _f in _REDUCTIONS:
 #: Measured maximum ULP of the documentation-only functions (no budget), from
 #: ``python benchmarks/accuracy.py`` (20,000 inputs per dtype; see that script's output).
 #: The ``_from_output`` figures are for the formula as a function of its argument y.
-MEASURED: dict[tuple[str, str], float] = {}
+MEASURED: dict[tuple[str, str], float] = {
+    # (1 + tanh(x/2)) / 2 cancels to 0 once sigmoid(x) < 2**-54 (x below about -37.4),
+    # computed in float64: total loss in the negative tail of float32 and float64; float16
+    # keeps every digit (its tail ends before float64's does).
+    ("sigmoid_via_tanh", "float16"): 0.0,
+    ("sigmoid_via_tanh", "bfloat16"): 9185.0,
+    ("sigmoid_via_tanh", "float32"): 600083559.0,
+    ("sigmoid_via_tanh", "float64"): 4.3601074462799334e18,
+    # 2 sigmoid(2x) - 1 cancels near 0: tanh(x) ~ x is lost below about 2**-54.
+    ("tanh_via_sigmoid", "float16"): 0.0,
+    ("tanh_via_sigmoid", "bfloat16"): 9386.0,
+    ("tanh_via_sigmoid", "float32"): 615127064.0,
+    ("tanh_via_sigmoid", "float64"): 4.360040151222359e18,
+    # y (1 - y) and (1 - y)(1 + y) as functions of y: correctly rounded below float64
+    # (exact float64 products), 1 ULP in float64.
+    ("sigmoid_grad_from_output", "float16"): 0.0,
+    ("sigmoid_grad_from_output", "bfloat16"): 0.0,
+    ("sigmoid_grad_from_output", "float32"): 0.0,
+    ("sigmoid_grad_from_output", "float64"): 1.0,
+    ("tanh_grad_from_output", "float16"): 0.0,
+    ("tanh_grad_from_output", "bfloat16"): 0.0,
+    ("tanh_grad_from_output", "float32"): 0.0,
+    ("tanh_grad_from_output", "float64"): 1.0,
+}
 
 
 def budget(function: str, dtype: Any, *, kind: str = "value") -> float | None:

@@ -79,6 +79,25 @@ class _Backend:
         else:
             self.lib = np
 
+    def wrap(self, fn: Callable[..., Any], jit: bool) -> Callable[..., Any]:
+        """On JAX with ``jit``: `fn` under ``jax.jit``, array arguments traced and the
+        other keyword options (axis, reduction, ...) static, one compilation per shape."""
+        if self.name != "jax" or not jit:
+            return fn
+        import jax
+
+        cache: dict[Any, Callable[..., Any]] = {}
+
+        def call(*arrays: Any, **kwargs: Any) -> Any:
+            static = {k: v for k, v in kwargs.items() if not hasattr(v, "shape")}
+            traced = {k: v for k, v in kwargs.items() if hasattr(v, "shape")}
+            key = (tuple(sorted(static.items())), tuple(sorted(traced)))
+            if key not in cache:
+                cache[key] = jax.jit(lambda *a, **kw: fn(*a, **static, **kw))
+            return cache[key](*arrays, **traced)
+
+        return call
+
     def check(self, dtype: str) -> None:
         if dtype not in _BACKEND_DTYPES[self.name]:
             others = tuple(b for b, d in _BACKEND_DTYPES.items() if dtype in d)
@@ -335,14 +354,17 @@ def _task_ce(batch: _sampler.CrossEntropyBatch, dtype: str) -> tuple[np.ndarray,
     )
 
 
-_VECTOR_CACHE: dict[tuple[str, int, int, bool], tuple[list[Any], list[Any]]] = {}
+_VECTOR_CACHE: dict[tuple[str, int, int, bool, bool], tuple[list[Any], list[Any]]] = {}
 
 
-def _vector_references(dtype: str, samples: int, seed: int, weights: bool, processes: int | None) -> tuple[list[Any], list[Any]]:
+def _vector_references(
+    dtype: str, samples: int, seed: int, weights: bool, processes: int | None, few: bool = False
+) -> tuple[list[Any], list[Any]]:
     """Sampled vectors and their references; softmax and log_softmax share one evaluation."""
-    key = (dtype, samples, seed, weights)
+    key = (dtype, samples, seed, weights, few)
     if key not in _VECTOR_CACHE:
-        cases = _sampler.sample_vectors(dtype, samples, seed, weights=weights)
+        lengths = _sampler.FEW_LENGTHS if few else None
+        cases = _sampler.sample_vectors(dtype, samples, seed, weights=weights, lengths=lengths)
         refs = _oracle.parallel_map(_task_vector, [(c.x, c.b, dtype, not weights) for c in cases], processes=processes)
         _VECTOR_CACHE.clear()  # keep one set: 20,000 vectors of references are large
         _VECTOR_CACHE[key] = (cases, refs)
@@ -376,6 +398,8 @@ def measure(
     backend: str = "numpy",
     impl: Callable[..., Any] | None = None,
     processes: int | None = None,
+    shapes: str | None = None,
+    jit: bool | None = None,
 ) -> Result:
     """Measure `function` in `dtype` against the oracle.
 
@@ -400,6 +424,18 @@ def measure(
         naive formula); default the stablenn function.
     processes : int, optional
         Worker processes for the oracle (default ``min(2, cpu count)``).
+    shapes : {"varied", "few"}, optional
+        ``"varied"``: vector lengths log-uniform on 1 .. 1000, one call per vector, loss
+        batches of any size.  ``"few"``: lengths, batch sizes and class counts from small
+        menus (`_sampler.FEW_LENGTHS`, ...), vectors of one length stacked into one 2-D
+        call along the last axis.  Default ``"few"`` on JAX (which compiles every
+        operation for every new shape), ``"varied"`` elsewhere.
+    jit : bool, optional
+        On JAX, measure the function under ``jax.jit`` (array arguments traced, options
+        static: one compilation per shape and option set) or eagerly (one compilation per
+        operation and shape).  Default: jit for the elementwise functions and reductions,
+        eager for the losses (whose many option sets would each compile).  Ignored on
+        other backends.
 
     Returns
     -------
@@ -421,15 +457,21 @@ def measure(
     be = _Backend(backend)
     be.check(name)
     fn, label = _implementation(function, impl)
+    if jit is None:
+        jit = function not in _oracle.LOSSES
+    fn = be.wrap(fn, jit)
+    if be.name == "jax" and jit:
+        label += " (jax.jit)"
     col = _Collector(function, name)
+    few = (shapes or ("few" if backend == "jax" else "varied")) == "few"
     if function in _oracle.ELEMENTWISE:
         t_oracle, t_call = _measure_elementwise(function, name, samples, seed, be, fn, col, processes)
     elif function in _oracle.REDUCTIONS:
-        t_oracle, t_call = _measure_reduction(function, name, samples, seed, be, fn, col, processes)
+        t_oracle, t_call = _measure_reduction(function, name, samples, seed, be, fn, col, processes, few)
     elif function == "binary_cross_entropy_with_logits":
-        t_oracle, t_call = _measure_bce(name, samples, seed, be, fn, col, processes)
+        t_oracle, t_call = _measure_bce(name, samples, seed, be, fn, col, processes, few)
     else:
-        t_oracle, t_call = _measure_ce(name, samples, seed, be, fn, col, processes)
+        t_oracle, t_call = _measure_ce(name, samples, seed, be, fn, col, processes, few)
     return col.result(backend, label, t_oracle, t_call)
 
 
@@ -449,36 +491,70 @@ def _measure_elementwise(
 
 
 def _measure_reduction(
-    function: str, dtype: str, samples: int, seed: int, be: _Backend, fn: Callable[..., Any], col: _Collector, processes: int | None
+    function: str,
+    dtype: str,
+    samples: int,
+    seed: int,
+    be: _Backend,
+    fn: Callable[..., Any],
+    col: _Collector,
+    processes: int | None,
+    few: bool = False,
 ) -> tuple[float, float]:
     weights = function == "logsumexp"
     t0 = time.perf_counter()
-    cases, refs = _vector_references(dtype, samples, seed, weights, processes)
+    cases, refs = _vector_references(dtype, samples, seed, weights, processes, few)
     t1 = time.perf_counter()
     fmt = get_format(dtype)
-    for case, ref in zip(cases, refs, strict=True):
-        x = be.array(case.x, dtype)
+    if few:
+        # Few shapes: vectors of one length (and the same presence of b) are stacked into
+        # one 2-D call along the last axis, then compared row by row.
+        groups: dict[tuple[int, bool], list[int]] = {}
+        for i, case in enumerate(cases):
+            groups.setdefault((case.x.size, case.b is None), []).append(i)
+        results: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+        for (_, no_b), idx in groups.items():
+            x2 = be.array(np.stack([cases[i].x for i in idx]), dtype)
+            if function != "logsumexp":
+                out = be.numpy(fn(x2, axis=-1), dtype)
+                for row, i in enumerate(idx):
+                    results[i] = (out[row], None)
+            elif no_b:
+                out = be.numpy(fn(x2, axis=-1), dtype)
+                for row, i in enumerate(idx):
+                    results[i] = (out[row : row + 1], None)
+            else:
+                b2 = be.array(np.stack([cases[i].b for i in idx]), dtype)
+                value, sign = fn(x2, axis=-1, b=b2, return_sign=True)
+                value, sign = be.numpy(value, dtype), be.numpy(sign, dtype).astype(np.float64)
+                for row, i in enumerate(idx):
+                    results[i] = (value[row : row + 1], sign[row : row + 1])
+    for i, (case, ref) in enumerate(zip(cases, refs, strict=True)):
         # A component is a special output when its own input entry is not finite (softmax,
         # log_softmax) or its exact value is not finite (added by the collector); finite
         # components of vectors holding -inf are ordinary outputs, held to the budget.
         special = ~np.isfinite(case.x.astype(np.float64)) if function != "logsumexp" else np.array([False])
-        describe = (lambda c: lambda i: _vector_dict(c) | ({"component": i} if function != "logsumexp" else {}))(case)
-        if function == "logsumexp":
-            if case.b is None:
+        describe = (lambda c: lambda k: _vector_dict(c) | ({"component": k} if function != "logsumexp" else {}))(case)
+        if few:
+            got, got_sign = results[i]
+        else:
+            x = be.array(case.x, dtype)
+            got_sign = None
+            if function != "logsumexp" or case.b is None:
                 got = be.numpy(fn(x), dtype)
-                sign_bad = None
             else:
                 value, sign = fn(x, b=be.array(case.b, dtype), return_sign=True)
                 got = be.numpy(value, dtype)
-                got_sign = be.numpy(sign, dtype).astype(np.float64)
-                sign_bad = np.array(
-                    [not (got_sign.item() == ref.sign or (math.isnan(ref.sign) and math.isnan(got_sign.item())))]
-                )
+                got_sign = be.numpy(sign, dtype).astype(np.float64).reshape(1)
+        if function == "logsumexp":
+            sign_bad = None
+            if got_sign is not None:
+                s_got = float(got_sign[0])
+                sign_bad = np.array([not (s_got == ref.sign or (math.isnan(ref.sign) and math.isnan(s_got)))])
             allowed = np.array([logsumexp_tolerance(case.x, case.b, ref.logsumexp, fmt)])
             exact = np.array([ref.logsumexp])
             col.add(got, to_storage(exact, dtype), special, describe, allowed=allowed, sign_bad=sign_bad)
         else:
-            got = be.numpy(fn(x), dtype)
             exact = ref.softmax if function == "softmax" else ref.log_softmax
             col.add(got, to_storage(exact, dtype), special, describe)
     t2 = time.perf_counter()
@@ -505,9 +581,9 @@ def _loss_describe(batch: Any, what: str) -> Callable[[int], dict[str, Any]]:
 
 
 def _measure_bce(
-    dtype: str, samples: int, seed: int, be: _Backend, fn: Callable[..., Any], col: _Collector, processes: int | None
+    dtype: str, samples: int, seed: int, be: _Backend, fn: Callable[..., Any], col: _Collector, processes: int | None, few: bool = False
 ) -> tuple[float, float]:
-    batches = _sampler.sample_bce(dtype, samples, seed)
+    batches = _sampler.sample_bce(dtype, samples, seed, sizes=_sampler.FEW_SIZES if few else None)
     t0 = time.perf_counter()
     refs = _oracle.parallel_map(_task_bce, [(b, dtype) for b in batches], processes=processes, min_items=4)
     t1 = time.perf_counter()
@@ -527,9 +603,14 @@ def _measure_bce(
 
 
 def _measure_ce(
-    dtype: str, samples: int, seed: int, be: _Backend, fn: Callable[..., Any], col: _Collector, processes: int | None
+    dtype: str, samples: int, seed: int, be: _Backend, fn: Callable[..., Any], col: _Collector, processes: int | None, few: bool = False
 ) -> tuple[float, float]:
-    batches = _sampler.sample_cross_entropy(dtype, samples, seed)
+    if few:
+        batches = _sampler.sample_cross_entropy(
+            dtype, samples, seed, rows=_sampler.FEW_ROWS, classes=_sampler.FEW_CLASSES, smoothing=_sampler.FEW_SMOOTHING
+        )
+    else:
+        batches = _sampler.sample_cross_entropy(dtype, samples, seed)
     t0 = time.perf_counter()
     refs = _oracle.parallel_map(_task_ce, [(b, dtype) for b in batches], processes=processes, min_items=4)
     t1 = time.perf_counter()

@@ -277,8 +277,19 @@ _VECTOR_KINDS = (
 )
 
 
-def _length(rng: np.random.Generator, max_len: int) -> int:
+def _length(rng: np.random.Generator, max_len: int, menu: tuple[int, ...] | None = None) -> int:
+    if menu:
+        return int(menu[int(rng.integers(0, len(menu)))])
     return int(np.floor(_log_uniform(rng, 1.0, max_len + 1.0)))
+
+
+#: Few distinct shapes, for backends that compile every operation for every new shape
+#: (JAX): vector lengths, loss batch sizes, cross-entropy rows and classes.
+FEW_LENGTHS = (100,)
+FEW_SIZES = (500,)
+FEW_ROWS = (4,)
+FEW_CLASSES = (100,)
+FEW_SMOOTHING = (0.125,)
 
 
 def _vector_x(fmt: Format, kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -344,7 +355,13 @@ def _weights(fmt: Format, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def sample_vectors(
-    dtype: Any, n: int, seed: int = 0, *, weights: bool = False, max_len: int = 1000
+    dtype: Any,
+    n: int,
+    seed: int = 0,
+    *,
+    weights: bool = False,
+    max_len: int = 1000,
+    lengths: tuple[int, ...] | None = None,
 ) -> list[VectorCase]:
     """`n` vectors of `dtype` for logsumexp, softmax and log_softmax.
 
@@ -353,7 +370,8 @@ def sample_vectors(
     800, ``-inf`` entries (sometimes all), log-probabilities (logsumexp near 0), a 0 with
     much smaller others (logsumexp tiny), ties, ``+inf`` entries and NaN.  With
     ``weights=True`` about half the vectors carry weights ``b``: positive, of both signs,
-    of tiny magnitude, with zeros, or +1/-1 pairs that cancel.
+    of tiny magnitude, with zeros, or +1/-1 pairs that cancel.  ``lengths`` replaces the
+    log-uniform lengths by a menu (e.g. `FEW_LENGTHS`).
 
     >>> cases = sample_vectors("float32", 20, seed=3)
     >>> len(cases), cases[0].x.dtype, {c.kind for c in cases} >= {"dominant", "neg_inf"}
@@ -364,7 +382,7 @@ def sample_vectors(
     out = []
     for i in range(n):
         kind = _VECTOR_KINDS[i % len(_VECTOR_KINDS)]
-        length = _length(rng, max_len)
+        length = _length(rng, max_len, lengths)
         if kind in ("ties", "near_zero", "pos_inf") and length == 1:
             length = 2
         x = _vector_x(fmt, kind, length, rng)
@@ -420,7 +438,9 @@ class BceBatch:
     pos_weight: np.ndarray | None
 
 
-def sample_bce(dtype: Any, n: int, seed: int = 0, *, max_len: int = 1000) -> list[BceBatch]:
+def sample_bce(
+    dtype: Any, n: int, seed: int = 0, *, max_len: int = 1000, sizes: tuple[int, ...] | None = None
+) -> list[BceBatch]:
     """Batches for binary cross-entropy holding about `n` elements in all.
 
     Logits from `sample_unary` (the whole line, special values included), targets from
@@ -439,7 +459,7 @@ def sample_bce(dtype: Any, n: int, seed: int = 0, *, max_len: int = 1000) -> lis
     start = 0
     i = 0
     while start < n:
-        size = min(_length(rng, max_len), n - start)
+        size = min(_length(rng, max_len, sizes), n - start)
         x = logits[start : start + size]
         y = targets[start : start + size]
         w = pw = None
@@ -464,15 +484,25 @@ class CrossEntropyBatch:
     ignore_index: int | None
 
 
-def sample_cross_entropy(dtype: Any, n_rows: int, seed: int = 0, *, max_classes: int = 1000) -> list[CrossEntropyBatch]:
+def sample_cross_entropy(
+    dtype: Any,
+    n_rows: int,
+    seed: int = 0,
+    *,
+    max_classes: int = 1000,
+    rows: tuple[int, ...] | None = None,
+    classes: tuple[int, ...] | None = None,
+    smoothing: tuple[float, ...] | None = None,
+) -> list[CrossEntropyBatch]:
     """Batches for softmax cross-entropy holding `n_rows` rows in all.
 
     Rows are `sample_vectors` kinds (no NaN batches are mixed with finite ones: a NaN row
     is its own batch); classes log-uniform on 1 .. `max_classes` per batch, 1 to 16 rows.
     Targets: class indices (half of them at the row's argmax, where peers return 0 for
     a tiny loss), or probabilities (one-hot, Dirichlet, or within 1e-8 of 0 and 1).
-    Options: class weights (a third), label smoothing (a third, uniform on [0, 1)),
-    ``ignore_index`` (a quarter of the index batches, with some rows ignored).
+    Options: class weights (a third), label smoothing (a third, uniform on [0, 1), or
+    from the `smoothing` menu), ``ignore_index`` (a quarter of the index batches, with
+    some rows ignored).  ``rows`` and ``classes`` replace the batch shapes by menus.
 
     >>> batches = sample_cross_entropy("float64", 40, seed=0, max_classes=50)
     >>> sum(b.logits.shape[0] for b in batches)
@@ -484,31 +514,33 @@ def sample_cross_entropy(dtype: Any, n_rows: int, seed: int = 0, *, max_classes:
     done = 0
     i = 0
     while done < n_rows:
-        rows = min(int(rng.integers(1, 17)), n_rows - done)
-        classes = _length(rng, max_classes)
+        n_batch = int(rng.integers(1, 17)) if rows is None else _length(rng, 1, rows)
+        n_batch = min(n_batch, n_rows - done)
+        n_classes = _length(rng, max_classes, classes)
         kind = _VECTOR_KINDS[i % len(_VECTOR_KINDS)]
-        if classes == 1 and kind in ("ties", "near_zero", "pos_inf"):
-            classes = 2
-        x = np.stack([_vector_x(fmt, kind, classes, rng) for _ in range(rows)])
+        if n_classes == 1 and kind in ("ties", "near_zero", "pos_inf"):
+            n_classes = 2
+        x = np.stack([_vector_x(fmt, kind, n_classes, rng) for _ in range(n_batch)])
         style = i % 4
         if style in (0, 1):
             argmax = np.argmax(np.where(np.isnan(x), -np.inf, x.astype(np.float64)), axis=1)
-            t = np.where(rng.random(rows) < 0.5, argmax, rng.integers(0, classes, size=rows)).astype(np.int64)
+            t = np.where(rng.random(n_batch) < 0.5, argmax, rng.integers(0, n_classes, size=n_batch)).astype(np.int64)
         elif style == 2:
-            t = _narrow(rng.dirichlet(np.full(classes, _log_uniform(rng, 0.05, 5.0)), size=rows), fmt)
+            t = _narrow(rng.dirichlet(np.full(n_classes, _log_uniform(rng, 0.05, 5.0)), size=n_batch), fmt)
         else:
-            hot = rng.integers(0, classes, size=rows)
-            t = np.zeros((rows, classes))
+            hot = rng.integers(0, n_classes, size=n_batch)
+            t = np.zeros((n_batch, n_classes))
             near = 1e-8 if fmt.eps <= 1e-8 else fmt.eps
-            t[np.arange(rows), hot] = 1.0 - (near * rng.random(rows) if rng.random() < 0.5 else 0.0)
+            t[np.arange(n_batch), hot] = 1.0 - (near * rng.random(n_batch) if rng.random() < 0.5 else 0.0)
             t = _narrow(t, fmt)
-        weight = _narrow(_log_uniform(rng, 0.1, 10.0, size=classes), fmt) if i % 3 == 1 else None
-        smoothing = float(rng.random()) if i % 3 == 2 else 0.0
+        weight = _narrow(_log_uniform(rng, 0.1, 10.0, size=n_classes), fmt) if i % 3 == 1 else None
+        eps = float(rng.random()) if smoothing is None else smoothing[int(rng.integers(0, len(smoothing)))]
+        eps = eps if i % 3 == 2 else 0.0
         ignore = None
         if t.ndim == 1 and i % 4 == 0:
             ignore = -100
-            t = np.where(rng.random(rows) < 0.3, ignore, t)
-        out.append(CrossEntropyBatch(x, t, weight, smoothing, ignore))
-        done += rows
+            t = np.where(rng.random(n_batch) < 0.3, ignore, t)
+        out.append(CrossEntropyBatch(x, t, weight, eps, ignore))
+        done += n_batch
         i += 1
     return out
