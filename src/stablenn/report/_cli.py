@@ -29,14 +29,14 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("--out", default="report", metavar="DIR", help="output directory (default: ./report)")
-    parser.add_argument("--quick", action="store_true", help="small sample sizes (seconds; for tests)")
+    parser.add_argument("--quick", action="store_true", help="small sample sizes (about a minute of CPU time; for tests)")
     parser.add_argument("--samples", type=int, default=None, metavar="N",
-                        help="scalar inputs per function and dtype in the audit tables")
+                        help="scalar inputs (and BCE elements) per function and dtype in the audit tables")
     parser.add_argument("--vector-samples", type=int, default=None, metavar="N",
-                        help="vectors / loss elements / rows per function and dtype in the audit tables")
+                        help="vectors (reductions) and cross-entropy rows per function and dtype in the audit tables")
     parser.add_argument("--seed", type=int, default=0, help="seed of every sampler (default 0)")
     parser.add_argument("--processes", type=int, default=None, metavar="N",
-                        help="worker processes for the exact reference values (default: up to 2)")
+                        help="worker processes for the exact reference values (default: one per core)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
