@@ -143,3 +143,12 @@ def test_log_of_a_sum_in_double_double():
         exact = mpmath.log1p(rest) if c == 1 else mpmath.log(mpmath.mpf(c) + rest)
         worst = max(worst, _rel(mpmath.mpf(h) + mpmath.mpf(l), exact))
     assert worst < 2.0**-57
+
+
+def test_reciprocals_by_newton():
+    d = np.concatenate([np.linspace(1.0, 2.0, 1001), np.nextafter(2.0, 0.0) * np.ones(1)])
+    for steps, bound in ((2, 2.0**-16), (3, 2.0**-32), (4, 2.0**-52)):
+        worst = max(_rel(mpmath.mpf(J._recip12(float(v), steps)), 1 / mpmath.mpf(float(v))) for v in d)
+        assert worst < bound, steps
+    worst = max(_rel(mpmath.mpf(J._recip14(float(2 * v))), 1 / mpmath.mpf(float(2 * v))) for v in d)
+    assert worst < 2.0**-52
