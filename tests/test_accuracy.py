@@ -12,9 +12,11 @@ Sample counts, sized for about 3 minutes for this file on 2 cores:
   kind of `sample_vectors`) per reduction; 20,000 elements for binary cross-entropy and
   1,000 rows for cross-entropy, each batch also reduced with ``"mean"`` and ``"sum"``;
 * PyTorch, JAX (64-bit mode, from tests/conftest.py), array-api-strict and Dask, in
-  every dtype they have: 2,000 scalars, 100 vectors, 2,000 elements, 100 rows.  JAX
-  compiles for every new shape (eagerly: every operation), so on JAX the vectors and
-  batches come in few shapes (`_sampler.FEW_LENGTHS`, stacked into 2-D calls), the
+  every dtype they have: 2,000 scalars, 100 vectors, 2,000 elements, 100 rows (48 on
+  Dask).  JAX
+  compiles for every new shape (eagerly: every operation) and Dask builds a graph per
+  call, so on these two the vectors and batches come in few shapes
+  (`_sampler.FEW_LENGTHS`, vectors stacked into 2-D calls, chunked on Dask); on JAX the
   elementwise functions and reductions run under ``jax.jit`` and the losses eagerly
   (see `stablenn.audit._measure.measure`), and the reductions and losses run in float32
   and float64 only.
@@ -62,7 +64,10 @@ def _cases() -> list[tuple[str, str, str, int]]:
                     continue  # measured above with the main sample
                 if backend == "jax" and _GROUP[f] != "elementwise" and d in ("float16", "bfloat16"):
                     continue  # eager JAX compiles every operation per shape: see the docstring
-                out.append((f, d, backend, SMALL[_GROUP[f]]))
+                n = SMALL[_GROUP[f]]
+                if backend == "dask" and _GROUP[f] == "cross":
+                    n = 48  # three batches of 16 rows: each Dask call takes seconds
+                out.append((f, d, backend, n))
     return out
 
 

@@ -428,8 +428,9 @@ def measure(
         ``"varied"``: vector lengths log-uniform on 1 .. 1000, one call per vector, loss
         batches of any size.  ``"few"``: lengths, batch sizes and class counts from small
         menus (`_sampler.FEW_LENGTHS`, ...), vectors of one length stacked into one 2-D
-        call along the last axis.  Default ``"few"`` on JAX (which compiles every
-        operation for every new shape), ``"varied"`` elsewhere.
+        call along the last axis.  Default ``"few"`` on JAX (which compiles for every new
+        shape) and Dask (which builds a graph per call; the 2-D calls are chunked along
+        the reduced axis too), ``"varied"`` elsewhere.
     jit : bool, optional
         On JAX, measure the function under ``jax.jit`` (array arguments traced, options
         static: one compilation per shape and option set) or eagerly (one compilation per
@@ -463,7 +464,7 @@ def measure(
     if be.name == "jax" and jit:
         label += " (jax.jit)"
     col = _Collector(function, name)
-    few = (shapes or ("few" if backend == "jax" else "varied")) == "few"
+    few = (shapes or ("few" if backend in ("jax", "dask") else "varied")) == "few"
     if function in _oracle.ELEMENTWISE:
         t_oracle, t_call = _measure_elementwise(function, name, samples, seed, be, fn, col, processes)
     elif function in _oracle.REDUCTIONS:

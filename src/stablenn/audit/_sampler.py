@@ -283,11 +283,12 @@ def _length(rng: np.random.Generator, max_len: int, menu: tuple[int, ...] | None
     return int(np.floor(_log_uniform(rng, 1.0, max_len + 1.0)))
 
 
-#: Few distinct shapes, for backends that compile every operation for every new shape
-#: (JAX): vector lengths, loss batch sizes, cross-entropy rows and classes.
+#: Few distinct shapes, for backends that compile for every new shape (JAX) or pay per
+#: call (Dask builds a graph): vector lengths, loss batch sizes, cross-entropy rows and
+#: classes, label smoothing.
 FEW_LENGTHS = (100,)
 FEW_SIZES = (500,)
-FEW_ROWS = (4,)
+FEW_ROWS = (16,)
 FEW_CLASSES = (100,)
 FEW_SMOOTHING = (0.125,)
 
