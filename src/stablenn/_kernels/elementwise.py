@@ -103,10 +103,25 @@ def sigmoid_grad(xp: Namespace, x: Array, exact: bool) -> Array:
     return _sech2_like(xp, xp.abs(x), 1.0, exact, x)
 
 
+# mpmath.mp.prec = 300; l = mpmath.log(4); float(l), float(l - float(l))
+_LN4_HI = 1.3862943611198906
+_LN4_LO = 4.638093627692599e-17
+
+
 def tanh_grad(xp: Namespace, x: Array, exact: bool) -> Array:
     # tanh'(x) = 1 - tanh(x)^2 = 4 e / (1 + e)^2 with e = exp(-2|x|) = 4 sigma'(2x).
     a = xp.minimum(xp.abs(x), _HUGE_ARG)
-    return _sech2_like(xp, 2.0 * a, 4.0, exact, x)
+    out = _sech2_like(xp, 2.0 * a, 4.0, exact, x)
+    if not exact:
+        return out
+    # Far out, (1 + e)^2 = 1 and the result is 4 e^{-2|x|}, but e^{-2|x|} is subnormal (and
+    # has lost relative precision) before 4 e^{-2|x|} is: there take exp(ln 4 - 2|x|) with the
+    # argument carried exactly, so the result is rounded once.
+    far = 2.0 * a > 700.0
+    u_hi, u_lo = _dd.two_sum(xp.where(far, -2.0 * a, -700.0), _LN4_HI + xp.zeros_like(a))
+    tail = xp.exp(u_hi)
+    tail = tail + tail * (u_lo + _LN4_LO)
+    return xp.where(far & ~xp.isnan(x), tail, out)
 
 
 def _sech2_like(xp: Namespace, a: Array, scale: float, exact: bool, x: Array) -> Array:

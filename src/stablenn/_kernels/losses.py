@@ -107,7 +107,7 @@ def cross_entropy_index(
     # -log p_c = L - (x_c - m), added as (L - d_hi) - d_lo: at the argmax this is log1p(rest),
     # not the 0 that a rounded log-softmax gives.
     nl_hi, nl_lo = _dd.two_sum(finite_l[..., None], -sh.d_hi)
-    nl_lo = nl_lo - sh.d_lo
+    nl_lo = xp.where(xp.isinf(nl_hi), 0.0, nl_lo - sh.d_lo)  # x - m overflowed: -log p = inf
     nl_hi = xp.where(sh.finite, nl_hi, xp.inf)
     nl_lo = xp.where(sh.finite, nl_lo, 0.0)
     # special slices: +inf entries share the mass; NaN poisons the row
@@ -171,7 +171,7 @@ def cross_entropy_probs(
     big_l = _log_abs(xp, s_hi, s_lo)
     finite_l = xp.where(xp.isfinite(big_l), big_l, 0.0)
     nl_hi, nl_lo = _dd.two_sum(finite_l[..., None], -sh.d_hi)
-    nl_lo = nl_lo - sh.d_lo
+    nl_lo = xp.where(xp.isinf(nl_hi), 0.0, nl_lo - sh.d_lo)  # x - m overflowed: -log p = inf
     # a class with zero probability contributes 0 even where its logit is -inf (peers: NaN)
     live = coef != 0
     infinite = (~sh.finite) & live

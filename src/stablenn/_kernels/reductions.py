@@ -60,6 +60,7 @@ def shift_terms(
         m = xp.max(x, axis=-1, keepdims=True) if shift is None else shift
         if exact:
             d_hi, d_lo = _dd.two_sum(x, -m)
+            d_lo = xp.where(xp.isinf(d_hi), 0.0, d_lo)  # x - m overflowed to -inf: exp gives 0
         else:
             d_hi = x - m
             d_lo = xp.zeros_like(d_hi)
@@ -99,6 +100,7 @@ def shift_terms(
     xf = xp.where(finite, xs, m)  # safe operand: the unused branch computes exp(0)
     if exact:
         d_hi, d_lo = _dd.two_sum(xf, -m)
+        d_lo = xp.where(xp.isinf(d_hi), 0.0, d_lo)  # x - m overflowed to -inf: exp gives 0
     else:
         d_hi = xf - m
         d_lo = xp.zeros_like(d_hi)
@@ -245,11 +247,12 @@ def log_softmax(xp: Namespace, x: Array, shift: Array | None, exact: bool, clean
     # dominant component is -log1p(rest), not the 0 every peer returns.
     if not sh.special:
         y_hi, y_lo = _dd.two_sum(sh.d_hi, -big_l)
-        return y_hi + (y_lo + sh.d_lo)
+        y = y_hi + (y_lo + sh.d_lo)
+        return xp.where(xp.isinf(sh.d_hi), sh.d_hi, y)  # x - m overflowed: the answer is -inf
     finite_l = xp.where(xp.isfinite(big_l), big_l, 0.0)
     y_hi, y_lo = _dd.two_sum(sh.d_hi, -finite_l)
     y = y_hi + (y_lo + sh.d_lo)
-    y = xp.where(sh.finite & xp.isfinite(big_l), y, -xp.inf)
+    y = xp.where(sh.finite & xp.isfinite(big_l) & xp.isfinite(sh.d_hi), y, -xp.inf)
     count = xp.sum(xp.astype(sh.is_pinf, y.dtype), axis=-1, keepdims=True)
     at_inf = -xp.log(xp.where(count == 0, 1.0, count))
     y = xp.where(sh.inf_pos, xp.where(sh.is_pinf, at_inf, -xp.inf), y)
