@@ -418,6 +418,7 @@ def _rescale(sh: float, sl: float, dh: float, dl: float) -> tuple[float, float]:
 @jit
 def _block_max(x: Any, lo: int, hi: int, lanes: Any) -> float:
     # the largest entry of x[lo:hi] (NaN never wins a comparison: NaN is found by the sum)
+    _prefer_512()
     for j in range(L):
         lanes[j] = -_INF
     i = lo
@@ -1301,16 +1302,17 @@ def _bce_one(v: float, yy: float, w: float, pw: float, has_pw: bool, wide: bool)
 
 @jit
 def _bce_write(x: Any, y: Any, wv: Any, pwv: Any, out: Any, lo: int, hi: int) -> float:
-    """Losses of ``x[lo:hi]`` into ``out``; returns the number of special entries."""
+    """Losses of ``x[lo:hi]`` into ``out``; returns the number of special entries (an
+    integer count: a floating-point sum would keep the loop from vectorising)."""
     _prefer_512()
     wide = _is64(x)
-    nspec = 0.0
+    nspec = 0
     if wv.size == 0 and pwv.size == 0:
         for i in range(lo, hi):
             h, l, special = _bce_one(np.float64(x[_U(i)]), np.float64(y[_U(i)]), 1.0, 1.0, False, wide)
             out[_U(i)] = h + l
-            nspec += 1.0 if special else 0.0
-        return nspec
+            nspec += np.int64(special)
+        return float(nspec)
     period = max(wv.size, pwv.size)
     has_w = wv.size > 0
     has_pw = pwv.size > 0
@@ -1321,8 +1323,8 @@ def _bce_write(x: Any, y: Any, wv: Any, pwv: Any, out: Any, lo: int, hi: int) ->
             pw = np.float64(pwv[_U(col)]) if has_pw else 1.0
             h, l, special = _bce_one(np.float64(x[_U(i)]), np.float64(y[_U(i)]), w, pw, has_pw, wide)
             out[_U(i)] = h + l
-            nspec += 1.0 if special else 0.0
-    return nspec
+            nspec += np.int64(special)
+    return float(nspec)
 
 
 @jit
