@@ -173,6 +173,8 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
         raise _BadInput(str(_messages.audit_bad_threshold(args.threshold)))
     plan["threshold"] = threshold
     plan["impls"] = _impls(args.impl)
+    # with --all, no --impl means stablenn alone (the budget check); --impl all, every one
+    plan["all_impls"] = args.impl is not None and plan["impls"] is None
     plan["check"] = args.check
     plan["plot"] = args.plot
     if args.plot is not None and not args.plot.lower().endswith((".png", ".svg")):
@@ -335,7 +337,9 @@ def _run_all(plan: dict[str, Any]) -> int:
     from ._peers import implementations
     from ._report import summary_table
 
-    names = plan["impls"] if plan["impls"] is not None else ["stablenn"]
+    from ._peers import ALL_IMPLS
+
+    names = list(ALL_IMPLS) if plan["all_impls"] else (plan["impls"] if plan["impls"] is not None else ["stablenn"])
     start = time.perf_counter()
     audits = []
     for function in BUDGETED:

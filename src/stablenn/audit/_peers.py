@@ -302,8 +302,8 @@ def _naive_ce(
     w = np.ones(c, dtype=work) if weight is None else weight.astype(work)
     eps = label_smoothing
     coef = evaluate_numpy(
-        parse("w*((1 - e)*t + e/k)"),
-        {"w": np.broadcast_to(w, (n, c)), "t": onehot, "e": np.full((n, c), eps), "k": np.full((n, c), float(c))},
+        parse("w*((1 - s)*t + s/k)"),
+        {"w": np.broadcast_to(w, (n, c)), "t": onehot, "s": np.full((n, c), eps), "k": np.full((n, c), float(c))},
         dtype,
     )
     loss = evaluate_numpy(parse("-sum(a*log(exp(v)/sum(exp(v))))"), {"a": coef, "v": x}, dtype)
