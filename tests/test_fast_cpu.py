@@ -562,7 +562,7 @@ def test_cache_falls_back_to_a_writable_directory(tmp_path, monkeypatch):
 
 def test_bench_quick_runs_and_writes_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    code = bench_cli.main(["--quick", "--repeat", "7", "--only", "sigmoid float32", "--json", str(out)])
+    code = bench_cli.main(["--quick", "--repeat", "7", "--only", "sigmoid float32", "--json", str(out), "--tiles"])
     assert code == 0
     doc = json.loads(out.read_text())
     impls = {r["implementation"] for r in doc["rows"]}
@@ -573,6 +573,7 @@ def test_bench_quick_runs_and_writes_json(tmp_path, capsys):
     assert ours["peak_extra_mib"] is not None
     printed = capsys.readouterr().out
     assert "x fastest" in printed and "sigmoid float32" in printed
+    assert {t["workload"] for t in doc["tiles"]} >= {"logsumexp float64", "sigmoid float64"}
 
 
 def test_bench_through_the_stablenn_command(capsys):

@@ -445,6 +445,58 @@ def first_call(dtypes: Sequence[str], log: Callable[[str], None]) -> list[dict[s
     return out
 
 
+# ------------------------------------------------------------------ design check: tiles
+
+
+def tile_comparison(log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """CPU time per element, one thread, one cache-resident tile of 32,768 entries: the
+    plain array-API kernels (what blocked NumPy ufuncs in a thread pool would run) against
+    the Numba kernels, and a bare ``np.exp`` for scale."""
+    import numba
+    import numpy as np
+
+    from .._kernels import elementwise as plain_elementwise
+    from .._kernels import reductions as plain_reductions
+    from .cpu import _jit as J
+
+    def cpu(fn: Callable[[], Any], n: int) -> float:
+        fn()
+        best = math.inf
+        for _ in range(7):
+            t0 = time.process_time()
+            fn()
+            best = min(best, time.process_time() - t0)
+        return best / n * 1e9
+
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal(1 << 15)
+        x32 = x.astype(np.float32)
+        out = np.empty_like(x)
+        n = x.size
+        rows = [
+            ("logsumexp float64", cpu(lambda: plain_reductions.logsumexp(np, x[None], None, None, True), n),
+             cpu(lambda: J._lse_range(x, 0, n), n)),
+            ("logsumexp float32", cpu(lambda: plain_reductions.logsumexp(np, x32[None].astype(np.float64), None, None, False), n),
+             cpu(lambda: J._lse_range(x32, 0, n), n)),
+            ("sigmoid float64", cpu(lambda: plain_elementwise.sigmoid(np, x, True), n),
+             cpu(lambda: J._elementwise_range64(0, x, out, 0, n), n)),
+        ]
+        bare = cpu(lambda: np.exp(x), n)
+    finally:
+        numba.set_num_threads(threads)
+    out_rows = []
+    log("one tile of 32768 entries, 1 thread, CPU time per element:")
+    for name, blocked, fused in rows:
+        log(f"  {name:18s} blocked NumPy {blocked:7.2f} ns   Numba {fused:6.2f} ns   ratio {blocked / fused:5.1f}")
+        out_rows.append({"workload": name, "blocked_numpy_ns": blocked, "numba_ns": fused})
+    log(f"  np.exp alone (float64)  {bare:7.2f} ns")
+    out_rows.append({"workload": "np.exp float64", "blocked_numpy_ns": bare, "numba_ns": None})
+    return out_rows
+
+
 # ------------------------------------------------------------------ output
 
 _HEADER = (
@@ -521,6 +573,10 @@ def register(subparsers: Any) -> None:
         "--first-call", action="store_true",
         help="also time the first call of each fast path in fresh processes (cold and warm Numba cache)",
     )
+    parser.add_argument(
+        "--tiles", action="store_true",
+        help="also compare, on one cache-resident tile, the plain kernels (blocked NumPy) with the Numba kernels",
+    )
     parser.set_defaults(func=run)
 
 
@@ -571,9 +627,10 @@ def run(args: argparse.Namespace) -> int:
     for w in chosen:
         rows.extend(measure(w, peers, args.repeat, not args.no_memory, log))
     calls = first_call(("float32", "float64"), log) if args.first_call else []
+    tiles = tile_comparison(log) if args.tiles else []
     if args.json:
         doc = {"machine": machine, "quick": args.quick, "repeat": args.repeat,
-               "rows": [asdict(r) for r in rows], "first_call": calls}
+               "rows": [asdict(r) for r in rows], "first_call": calls, "tiles": tiles}
         text = json.dumps(doc, indent=1)
         if to_stdout:
             print(text)
