@@ -288,3 +288,14 @@ def test_oracle_softmax_when_every_gap_overflows_float64() -> None:
     assert r.logsumexp == 1.7e308
     assert r.softmax.tolist() == [1.0, 0.0]
     assert r.log_softmax.tolist() == [0.0, -math.inf]
+
+
+def test_bfloat16_naive_formula_runs_on_its_float32_storage(capsys: pytest.CaptureFixture[str]) -> None:
+    # regression: NumPy has no bfloat16, and converting the naive formula's input to it
+    # raised a TypeError with a traceback; the naive formula rounds every operation to
+    # bfloat16 itself.
+    rc, out, _ = _run(capsys, "tanh", "--dtype", "bfloat16", "--impl", "stablenn,naive", "--samples", "200",
+                      "--processes", "1", "--format", "json")
+    results = {r["implementation"]: r for r in json.loads(out)["audits"][0]["results"]}
+    assert rc == 0 and results["naive"]["failed"] is None and results["naive"]["count"] == 200
+    assert results["stablenn"]["max_ulp"] == 0

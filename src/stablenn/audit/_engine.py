@@ -255,14 +255,14 @@ class _Caller:
             if kwargs.get("b") is not None:
                 b = kwargs["b"]
                 kwargs = dict(kwargs, b=np.concatenate([b, np.zeros(width - cut, dtype=b.dtype)]))
-        conv = [impl.integers(a) if np.issubdtype(a.dtype, np.integer) else impl.array(a, dtype) for a in args]
-        kw = {k: (impl.array(v, dtype) if isinstance(v, np.ndarray) else v) for k, v in kwargs.items()}
         self.calls += 1
         try:
             import warnings
 
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")  # peers warn about overflow, casts...: the audit measures it
+                conv = [impl.integers(a) if np.issubdtype(a.dtype, np.integer) else impl.array(a, dtype) for a in args]
+                kw = {k: (impl.array(v, dtype) if isinstance(v, np.ndarray) else v) for k, v in kwargs.items()}
                 out = impl.fn(*conv, **kw)
                 if isinstance(out, tuple):
                     return tuple(impl.numpy(o, dtype) for o in out)

@@ -142,6 +142,12 @@ class Impl:
 
             t = tf.constant(np.ascontiguousarray(values).astype(get_format(dtype).storage))
             return tf.cast(t, getattr(tf, dtype))
+        if self.backend == "numpy":
+            from ._ulp import get_format
+
+            # NumPy has no bfloat16: NumPy-side implementations (the naive formulas) take
+            # bfloat16 values in their float32 storage and round every operation themselves
+            return np.ascontiguousarray(values).astype(get_format(dtype).storage)
         return _backend(self.backend).array(values, dtype)
 
     def integers(self, values: np.ndarray) -> Any:
