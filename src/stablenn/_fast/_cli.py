@@ -452,7 +452,6 @@ def tile_comparison(log: Callable[[str], None]) -> list[dict[str, Any]]:
     """CPU time per element, one thread, one cache-resident tile of 32,768 entries: the
     plain array-API kernels (what blocked NumPy ufuncs in a thread pool would run) against
     the Numba kernels, and a bare ``np.exp`` for scale."""
-    import numba
     import numpy as np
 
     from .._kernels import elementwise as plain_elementwise
@@ -468,25 +467,21 @@ def tile_comparison(log: Callable[[str], None]) -> list[dict[str, Any]]:
             best = min(best, time.process_time() - t0)
         return best / n * 1e9
 
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        rng = np.random.default_rng(0)
-        x = rng.standard_normal(1 << 15)
-        x32 = x.astype(np.float32)
-        out = np.empty_like(x)
-        n = x.size
-        rows = [
-            ("logsumexp float64", cpu(lambda: plain_reductions.logsumexp(np, x[None], None, None, True), n),
-             cpu(lambda: J._lse_range(x, 0, n), n)),
-            ("logsumexp float32", cpu(lambda: plain_reductions.logsumexp(np, x32[None].astype(np.float64), None, None, False), n),
-             cpu(lambda: J._lse_range(x32, 0, n), n)),
-            ("sigmoid float64", cpu(lambda: plain_elementwise.sigmoid(np, x, True), n),
-             cpu(lambda: J._elementwise_range64(0, x, out, 0, n), n)),
-        ]
-        bare = cpu(lambda: np.exp(x), n)
-    finally:
-        numba.set_num_threads(threads)
+    # the kernels called directly run on this thread alone
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(1 << 15)
+    x32 = x.astype(np.float32)
+    out = np.empty_like(x)
+    n = x.size
+    rows = [
+        ("logsumexp float64", cpu(lambda: plain_reductions.logsumexp(np, x[None], None, None, True), n),
+         cpu(lambda: J._lse_range(x, 0, n), n)),
+        ("logsumexp float32", cpu(lambda: plain_reductions.logsumexp(np, x32[None].astype(np.float64), None, None, False), n),
+         cpu(lambda: J._lse_range(x32, 0, n), n)),
+        ("sigmoid float64", cpu(lambda: plain_elementwise.sigmoid(np, x, True), n),
+         cpu(lambda: J._elementwise_range64(0, x, out, 0, n), n)),
+    ]
+    bare = cpu(lambda: np.exp(x), n)
     out_rows = []
     log("one tile of 32768 entries, 1 thread, CPU time per element:")
     for name, blocked, fused in rows:
@@ -529,8 +524,10 @@ def _machine() -> dict[str, Any]:
     try:
         import numba
 
+        from .cpu import _driver
+
         info["numba"] = numba.__version__
-        info["numba_threads"] = numba.get_num_threads()
+        info["stablenn_threads"] = _driver.threads()
     except ImportError:  # pragma: no cover - numba is part of the fast extra
         pass
     try:
@@ -605,10 +602,6 @@ def run(args: argparse.Namespace) -> int:
             names = [w.name for w in workloads(args.quick)]
             print(f"stablenn bench: error: {_messages.bench_no_workload(args.only, names)}", file=sys.stderr)
             return 2
-    # Idle OpenMP threads of one library spin for a while after each parallel region; with
-    # Numba's and PyTorch's pools interleaved in one process they would steal both cores
-    # from each other.  Passive waiting (set before either pool starts) removes that.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     peers = _installed(args.peers)
     if "jax jit" in peers:
         os.environ.setdefault("JAX_PLATFORMS", "cpu")

@@ -13,9 +13,12 @@ path's; so are all ``-inf`` rows and empty axes, which the kernels handle themse
 from __future__ import annotations
 
 import math
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numba
 import numpy as np
 
 from ..._kernels import reductions as plain
@@ -28,6 +31,56 @@ __all__: list[str] = []
 ROW_IN_CACHE = 1 << 17
 # Long rows are split so that every thread gets pieces of at least this many entries.
 MIN_CHUNK = 1 << 16
+# Below this many elements a call runs on the calling thread alone: handing work to the
+# pool costs tens of microseconds.
+PARALLEL_MIN = 1 << 17
+# Threads: STABLENN_NUM_THREADS, else every core this process may run on.
+THREADS: int | None = None
+
+_POOL: tuple[int, int, ThreadPoolExecutor] | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def threads() -> int:
+    """Threads the kernels use (``STABLENN_NUM_THREADS``, default: the usable cores)."""
+    if THREADS is not None:
+        return max(1, THREADS)
+    env = os.environ.get("STABLENN_NUM_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _pool(n: int) -> ThreadPoolExecutor:
+    """The pool of this process (a forked child builds its own: threads do not survive a
+    fork, which is also why the kernels do not use an OpenMP pool)."""
+    global _POOL
+    pid = os.getpid()
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[0] != pid or _POOL[1] != n:
+            _POOL = (pid, n, ThreadPoolExecutor(max_workers=n, thread_name_prefix="stablenn-cpu"))
+        return _POOL[2]
+
+
+def run_tasks(kernel: Callable[..., Any], ntasks: int, work: int, *args: Any) -> list[Any]:
+    """``kernel(*args, t0, t1)`` over the tasks ``0 <= t < ntasks`` on every thread.
+
+    The tasks are cut in about 4 pieces per thread, handed out as threads free up (a core
+    taken by another process slows the call rather than leaving half of it waiting); the
+    kernels release the GIL.  ``work`` (elements) below ``PARALLEL_MIN``, one task or one
+    thread: the calling thread runs it all.  Returns the kernels' results in task order.
+    """
+    t = threads()
+    if t == 1 or ntasks <= 1 or work < PARALLEL_MIN:
+        return [kernel(*args, 0, ntasks)]
+    pieces = min(ntasks, 4 * t)
+    bounds = [(i * ntasks // pieces, (i + 1) * ntasks // pieces) for i in range(pieces)]
+    pool = _pool(t)
+    futures = [pool.submit(kernel, *args, a, b) for a, b in bounds]
+    return [f.result() for f in futures]
 
 
 def _ro(a: np.ndarray) -> np.ndarray:
@@ -36,10 +89,6 @@ def _ro(a: np.ndarray) -> np.ndarray:
     v = a.view()
     v.flags.writeable = False
     return v
-
-
-def _threads() -> int:
-    return int(numba.get_num_threads())
 
 
 def rows_layout(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, int] | None:
@@ -67,20 +116,13 @@ def rows_layout(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, int] | None:
     return flat, _ro(offsets), n
 
 
-def _plan(rows: int, n: int) -> tuple[int, int]:
-    """``(groups, chunks)``: row groups for a parallel loop over rows, or (0, pieces per row)
-    when rows are few and long enough to split across threads."""
-    t = _threads()
+def _plan(rows: int, n: int) -> int:
+    """Pieces per row: 0 to give whole rows to the threads, or the number of pieces each
+    row is split in when rows are few and long."""
+    t = threads()
     if rows >= 2 * t or n < 2 * MIN_CHUNK:
-        return min(rows, 8 * t), 0
-    chunks = max(1, min(-(-4 * t // rows), n // MIN_CHUNK))
-    return 0, chunks
-
-
-def _run_parallel(kernel: Any, *args: Any) -> None:
-    # dynamic scheduling: a core taken by another process slows the call, not one half of it
-    with numba.parallel_chunksize(1):
-        kernel(*args)
+        return 0
+    return max(1, min(-(-4 * t // rows), n // MIN_CHUNK))
 
 
 def _rows_of(flat: np.ndarray, offsets: np.ndarray, n: int, which: np.ndarray) -> np.ndarray:
@@ -121,7 +163,7 @@ def _lse_merged(flat: np.ndarray, offsets: np.ndarray, n: int, chunks: int, need
     cancels are summed again in double-double."""
     rows = offsets.size
     parts = np.empty((rows, chunks, 4))
-    _run_parallel(J.lse_chunks, flat, offsets, n, chunks, parts, False)
+    run_tasks(J.lse_chunks, rows * chunks, rows * n, flat, offsets, n, chunks, parts, False)
     res = np.empty(rows)
     bad = np.zeros(rows, np.bool_)
     ill = np.zeros(rows, np.bool_)
@@ -130,7 +172,7 @@ def _lse_merged(flat: np.ndarray, offsets: np.ndarray, n: int, chunks: int, need
     if need_lse and ill.any():
         which = np.flatnonzero(ill)
         parts2 = np.empty((which.size, chunks, 4))
-        _run_parallel(J.lse_chunks, flat, _ro(offsets[which]), n, chunks, parts2, True)
+        run_tasks(J.lse_chunks, which.size * chunks, which.size * n, flat, _ro(offsets[which]), n, chunks, parts2, True)
         res2, state2 = np.empty(which.size), np.empty((which.size, 4))
         bad2, ill2 = np.zeros(which.size, np.bool_), np.zeros(which.size, np.bool_)
         J.lse_merge(flat, parts2, res2, bad2, ill2, state2)
@@ -156,12 +198,12 @@ def logsumexp(x: np.ndarray, b: Any, return_sign: bool) -> tuple[np.ndarray, np.
     if n == 0:
         res[:] = -np.inf
     elif rows:
-        groups, chunks = _plan(rows, n)
+        chunks = _plan(rows, n)
         if chunks:
             r64, bad, _ = _lse_merged(flat, offsets, n, chunks, True)
             res[:] = r64
         else:
-            _run_parallel(J.lse_rows, flat, offsets, n, res, bad, groups)
+            run_tasks(J.lse_rows, rows, rows * n, flat, offsets, n, res, bad)
     sign = np.where(res == -np.inf, 0.0, 1.0).astype(x.dtype)
     if bad.any():
         which = np.flatnonzero(bad)
@@ -189,21 +231,18 @@ def _normalise(name: str, x: np.ndarray) -> np.ndarray:
     out = np.empty(rows * n, x.dtype)
     bad = np.zeros(rows, np.bool_)
     if rows and n:
-        groups, chunks = _plan(rows, n)
+        chunks = _plan(rows, n)
         if chunks or n > ROW_IN_CACHE:
             chunks = chunks or max(1, n // MIN_CHUNK)
             _, bad, state = _lse_merged(flat, offsets, n, chunks, False)
             lhs, lls, ihs, ils = (np.empty(rows) for _ in range(4))
             J.lse_finish_parts(state, bad, lhs, lls, ihs, ils)
             ms = np.ascontiguousarray(state[:, 0])
-            if name == "softmax":
-                _run_parallel(J.softmax_chunks, flat, offsets, n, chunks, out, ms, ihs, ils)
-            else:
-                _run_parallel(J.log_softmax_chunks, flat, offsets, n, chunks, out, ms, lhs, lls)
-        elif name == "softmax":
-            _run_parallel(J.softmax_rows, flat, offsets, n, out, bad, groups)
+            second = (J.softmax_chunks, ihs, ils) if name == "softmax" else (J.log_softmax_chunks, lhs, lls)
+            run_tasks(second[0], rows * chunks, rows * n, flat, offsets, n, chunks, out, ms, second[1], second[2])
         else:
-            _run_parallel(J.log_softmax_rows, flat, offsets, n, out, bad, groups)
+            kernel = J.softmax_rows if name == "softmax" else J.log_softmax_rows
+            run_tasks(kernel, rows, rows * n, flat, offsets, n, out, bad)
     out2 = out.reshape(rows, n)
     if bad.any():
         which = np.flatnonzero(bad)
@@ -228,12 +267,6 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
 _ELEMENTWISE = {"sigmoid": 0, "softplus": 1, "log_sigmoid": 2, "sigmoid_grad": 3, "tanh_grad": 4}
 
 
-def _chunks(n: int, period: int = 1) -> int:
-    """Pieces of at least ``MIN_CHUNK`` elements (whole rows of ``period``), 8 per thread at most."""
-    rows = max(1, n // period)
-    return max(1, min(8 * _threads(), rows, n // MIN_CHUNK))
-
-
 def _elementwise(name: str) -> Any:
     kind = _ELEMENTWISE[name]
 
@@ -245,7 +278,7 @@ def _elementwise(name: str) -> Any:
             return out_all
         out = np.empty_like(x)  # same memory order as a C- or F-contiguous x
         if x.size:
-            _run_parallel(J.elementwise, kind, _ro(x.ravel(order="K")), out.ravel(order="K"), _chunks(x.size))
+            run_tasks(J.elementwise, x.size, x.size, kind, _ro(x.ravel(order="K")), out.ravel(order="K"))
         return out
 
     run.__name__ = name
@@ -333,17 +366,15 @@ def binary_cross_entropy_with_logits(x: np.ndarray, y: np.ndarray, w: Any, pw: A
     period = max(wv.size, pwv.size, 1)
     write = reduction == "none"
     out = np.empty(shape, x.dtype) if write else np.empty(1, x.dtype)
-    chunks = _chunks(n, period) if n else 1
-    acc = np.zeros((chunks, 3))
-    args = (_ro(x.reshape(-1)), _ro(y.reshape(-1)), _ro(wv), _ro(pwv))
+    args = (_ro(x.reshape(-1)), _ro(y.reshape(-1)), _ro(wv), _ro(pwv), out.reshape(-1), write)
+    rows = n // period
     scale = 1.0
-    if n:
-        _run_parallel(J.bce, *args, out.reshape(-1), write, chunks, acc, scale)
+    acc = np.array(run_tasks(J.bce, rows, n, *args, scale) if n else [(0.0, 0.0, 0.0)])
     sh, sl = _dd_total(acc[:, 0], acc[:, 1])
     if reduction == "mean" and not math.isfinite(sh) and not acc[:, 2].sum():
         # finite losses whose sum overflows: sum them scaled, divide, scale back
         scale = _OVERFLOW_SCALE
-        _run_parallel(J.bce, *args, out.reshape(-1), False, chunks, acc, scale)
+        acc = np.array(run_tasks(J.bce, rows, n, *args, scale))
         sh, sl = _dd_total(acc[:, 0], acc[:, 1])
     spec = 0.0
     if acc[:, 2].sum():
@@ -429,12 +460,9 @@ def _ce_block(
     ignore = int(ignore_index) if use_ignore else 0
     out = np.empty(rows, x.dtype) if write else np.empty(1, x.dtype)
     bad = np.zeros(rows, np.bool_)
-    groups = max(1, min(rows, 8 * _threads()))
-    acc = np.zeros((groups, 4))
+    acc = np.zeros((1, 4))
     if rows:
-        _run_parallel(
-            J.cross_entropy, flat, offsets, n, _ro(t), _ro(wv), ignore, use_ignore, eps, out, write, bad, groups, acc, scale
-        )
+        acc = np.array(run_tasks(J.cross_entropy, rows, rows * n, flat, offsets, n, _ro(t), _ro(wv), ignore, use_ignore, eps, out, write, bad, scale))
     sh, sl = _dd_total(acc[:, 0], acc[:, 1])
     wh, wl = _dd_total(acc[:, 2], acc[:, 3])
     spec = 0.0

@@ -43,7 +43,7 @@ from typing import Any
 import numba
 import numpy as np
 from llvmlite import ir
-from numba import prange, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
@@ -61,7 +61,7 @@ def _fallback_cache_dir() -> str:
     return os.path.join(tempfile.gettempdir(), f"stablenn-numba-cache-{uid}")
 
 
-def jit(*args: Any, parallel: bool = False, inline: str = "never") -> Any:
+def jit(*args: Any, inline: str = "never") -> Any:
     """``numba.njit`` with the cache on; a writable cache directory is found if needed.
 
     Numba caches next to this file (``__pycache__``) or in the user's cache directory;
@@ -70,7 +70,7 @@ def jit(*args: Any, parallel: bool = False, inline: str = "never") -> Any:
     """
 
     def decorate(func: Any) -> Any:
-        options = dict(_JIT_OPTIONS, parallel=parallel, inline=inline, cache=True)
+        options = dict(_JIT_OPTIONS, inline=inline, cache=True)
         try:
             return numba.njit(**options)(func)
         except RuntimeError:  # "cannot cache function ...: no locator available"
@@ -753,24 +753,30 @@ def _lse_row(x: Any, lo: int, hi: int) -> tuple[float, float]:
     return v, sign
 
 
-@jit(parallel=True)
-def lse_rows(flat: Any, offsets: Any, n: int, res: Any, bad: Any, groups: int) -> None:
-    rows = offsets.size
-    for g in prange(groups):
-        for r in range(g * rows // groups, (g + 1) * rows // groups):
-            o = offsets[r]
-            v, sign = _lse_row(flat, o, o + n)
-            res[r] = v
-            bad[r] = sign != sign
+# ------------------------------------------------------------------ task kernels
+# Each kernel below runs the tasks ``t0 <= t < t1`` (rows, or row pieces) of one call; the
+# driver hands ranges of tasks to a pool of Python threads.  The kernels release the GIL
+# (``nogil``), so the threads run them on every core, and a forked process simply starts a
+# new pool (an OpenMP pool cannot survive a fork).
 
 
-@jit(parallel=True)
-def lse_chunks(flat: Any, offsets: Any, n: int, chunks: int, parts: Any, accurate: bool) -> None:
+@jit
+def lse_rows(flat: Any, offsets: Any, n: int, res: Any, bad: Any, t0: int, t1: int) -> int:
+    """logsumexp of rows ``t0..t1``; ``bad[r]`` rows for the plain path."""
+    for r in range(t0, t1):
+        o = offsets[r]
+        v, sign = _lse_row(flat, o, o + n)
+        res[r] = v
+        bad[r] = sign != sign
+    return 0
+
+
+@jit
+def lse_chunks(flat: Any, offsets: Any, n: int, chunks: int, parts: Any, accurate: bool, t0: int, t1: int) -> int:
     """Partial sums ``parts[r, k] = (m, c, r_hi, r_lo)`` of ``chunks`` pieces of every row
     (long rows, few of them); ``accurate`` sums float32 input in double-double (for the rows
     ``lse_merge`` finds cancelling)."""
-    rows = offsets.size
-    for t in prange(rows * chunks):
+    for t in range(t0, t1):
         r = t // chunks
         k = t - r * chunks
         o = offsets[r]
@@ -784,6 +790,7 @@ def lse_chunks(flat: Any, offsets: Any, n: int, chunks: int, parts: Any, accurat
         parts[r, k, 1] = c
         parts[r, k, 2] = rh
         parts[r, k, 3] = rl
+    return 0
 
 
 @jit
@@ -935,18 +942,17 @@ def _softmax_row_impl(x, lo, hi, out, olo, buf, ah, al, lanes):  # type: ignore[
     return lambda x, lo, hi, out, olo, buf, ah, al, lanes: _softmax_row32(x, lo, hi, out, olo, buf, ah, al, lanes)
 
 
-@jit(parallel=True)
-def softmax_rows(flat: Any, offsets: Any, n: int, out: Any, bad: Any, groups: int) -> None:
-    """softmax of every row (rows that fit in cache); ``out`` is ``(rows * n,)`` contiguous."""
-    rows = offsets.size
-    for g in prange(groups):
-        buf = np.empty(n)
-        ah = np.empty(L)
-        al = np.empty(L)
-        lanes = np.empty(L)
-        for r in range(g * rows // groups, (g + 1) * rows // groups):
-            o = offsets[r]
-            bad[r] = not _softmax_row(flat, o, o + n, out, r * n, buf, ah, al, lanes)
+@jit
+def softmax_rows(flat: Any, offsets: Any, n: int, out: Any, bad: Any, t0: int, t1: int) -> int:
+    """softmax of rows ``t0..t1`` (rows that fit in cache); ``out`` is ``(rows * n,)``."""
+    buf = np.empty(n)
+    ah = np.empty(L)
+    al = np.empty(L)
+    lanes = np.empty(L)
+    for r in range(t0, t1):
+        o = offsets[r]
+        bad[r] = not _softmax_row(flat, o, o + n, out, r * n, buf, ah, al, lanes)
+    return 0
 
 
 @jit(inline="always")
@@ -977,31 +983,30 @@ def _lse_parts(m: float, c: float, rh: float, rl: float) -> tuple[float, float, 
     return lh, ll, True
 
 
-@jit(parallel=True)
-def log_softmax_rows(flat: Any, offsets: Any, n: int, out: Any, bad: Any, groups: int) -> None:
-    """log-softmax of every row: one pass for ``(m, S)``, one (from cache) for the output."""
-    rows = offsets.size
-    for g in prange(groups):
-        for r in range(g * rows // groups, (g + 1) * rows // groups):
-            o = offsets[r]
-            m, c, rh, rl = _lse_range(flat, o, o + n)
-            lh, ll, ok = _lse_parts(m, c, rh, rl)
-            bad[r] = not ok
-            if ok:
-                _log_softmax_apply(flat, o, o + n, out, r * n, m, lh, ll)
+@jit
+def log_softmax_rows(flat: Any, offsets: Any, n: int, out: Any, bad: Any, t0: int, t1: int) -> int:
+    """log-softmax of rows ``t0..t1``: one pass for ``(m, S)``, one (from cache) for the output."""
+    for r in range(t0, t1):
+        o = offsets[r]
+        m, c, rh, rl = _lse_range(flat, o, o + n)
+        lh, ll, ok = _lse_parts(m, c, rh, rl)
+        bad[r] = not ok
+        if ok:
+            _log_softmax_apply(flat, o, o + n, out, r * n, m, lh, ll)
+    return 0
 
 
-@jit(parallel=True)
-def log_softmax_chunks(flat: Any, offsets: Any, n: int, chunks: int, out: Any, ms: Any, lhs: Any, lls: Any) -> None:
+@jit
+def log_softmax_chunks(flat: Any, offsets: Any, n: int, chunks: int, out: Any, ms: Any, lhs: Any, lls: Any, t0: int, t1: int) -> int:
     """Second pass for long rows, split in ``chunks`` pieces: ``out`` from ``(m, L)``."""
-    rows = offsets.size
-    for t in prange(rows * chunks):
+    for t in range(t0, t1):
         r = t // chunks
         c = t - r * chunks
         o = offsets[r]
         lo = c * n // chunks
         hi = (c + 1) * n // chunks
         _log_softmax_apply(flat, o + lo, o + hi, out, r * n + lo, ms[r], lhs[r], lls[r])
+    return 0
 
 
 @jit
@@ -1021,17 +1026,17 @@ def _softmax_apply(x: Any, lo: int, hi: int, out: Any, olo: int, m: float, ih: f
         out[_U(olo + i)] = _fma(yh, ih, yh * il + (yl + yh * dl) * ih)
 
 
-@jit(parallel=True)
-def softmax_chunks(flat: Any, offsets: Any, n: int, chunks: int, out: Any, ms: Any, ihs: Any, ils: Any) -> None:
+@jit
+def softmax_chunks(flat: Any, offsets: Any, n: int, chunks: int, out: Any, ms: Any, ihs: Any, ils: Any, t0: int, t1: int) -> int:
     """Second pass for long rows: ``exp(x - m) / S`` recomputed, from ``(m, 1/S)``."""
-    rows = offsets.size
-    for t in prange(rows * chunks):
+    for t in range(t0, t1):
         r = t // chunks
         c = t - r * chunks
         o = offsets[r]
         lo = c * n // chunks
         hi = (c + 1) * n // chunks
         _softmax_apply(flat, o + lo, o + hi, out, r * n + lo, ms[r], ihs[r], ils[r])
+    return 0
 
 
 @jit
@@ -1131,13 +1136,12 @@ def _sech2_32(a: float) -> float:
     return e * r * r
 
 
-@jit(parallel=True)
-def elementwise(kind: int, x: Any, out: Any, chunks: int) -> None:
-    """``out = f(x)`` for ``kind`` 0 sigmoid, 1 softplus, 2 log_sigmoid, 3 sigmoid_grad,
-    4 tanh_grad; ``chunks`` pieces scheduled across the threads."""
-    n = x.size
-    for c in prange(chunks):
-        _elementwise_range(kind, x, out, c * n // chunks, (c + 1) * n // chunks)
+@jit
+def elementwise(kind: int, x: Any, out: Any, t0: int, t1: int) -> int:
+    """``out[t0:t1] = f(x[t0:t1])`` for ``kind`` 0 sigmoid, 1 softplus, 2 log_sigmoid,
+    3 sigmoid_grad, 4 tanh_grad."""
+    _elementwise_range(kind, x, out, t0, t1)
+    return 0
 
 
 @jit
@@ -1259,33 +1263,25 @@ def _bce32(v: float, y: float, w: float, pw: float) -> float:
     return w * (y * pw * (neg + t) + (1.0 - y) * (pos + t))
 
 
-@jit(parallel=True)
-def bce(x: Any, y: Any, wv: Any, pwv: Any, out: Any, write: bool, chunks: int, acc: Any, scale: float) -> None:
-    """Binary cross-entropy of contiguous ``x``, ``y`` (same layout).
+@jit
+def bce(x: Any, y: Any, wv: Any, pwv: Any, out: Any, write: bool, scale: float, t0: int, t1: int) -> tuple[float, float, float]:
+    """Binary cross-entropy of the rows ``t0..t1`` of contiguous ``x``, ``y`` (same layout;
+    a row is ``period`` entries, the length of the weights, or 1 without them).
 
     ``wv``, ``pwv``: the weight and positive weight, each empty (absent) or holding one
-    value per position of the last axis (a scalar is given as such a row); their length
-    ``period`` divides every chunk boundary.  ``write``: store each loss in ``out``
-    (reduction 'none'); otherwise ``acc[k]`` receives per chunk the double-double sum of
-    the losses times ``scale`` (a power of 2 below 1 where a plain sum overflowed although
-    the mean is finite).  ``acc[k, 2]`` counts the special entries (non-finite logits,
-    labels or weights, or a non-finite loss), which the kernel leaves to the plain path.
+    value per position of the last axis (a scalar is given as such a row).  ``write``:
+    store each loss in ``out`` (reduction 'none'); otherwise return the double-double sum
+    of the losses times ``scale`` (a power of 2 below 1 where a plain sum overflowed
+    although the mean is finite).  The third value counts the special entries (non-finite
+    logits, labels or weights, or a non-finite loss), which the kernel leaves to the plain
+    path.
     """
-    n = x.size
     period = max(wv.size, pwv.size, 1)
-    rows = n // period
-    for c in prange(chunks):
-        lo = (c * rows // chunks) * period
-        hi = ((c + 1) * rows // chunks) * period
-        if write:
-            nspec = _bce_write(x, y, wv, pwv, out, lo, hi)
-            sh = 0.0
-            sl = 0.0
-        else:
-            sh, sl, nspec = _bce_sum(x, y, wv, pwv, lo, hi, scale)
-        acc[c, 0] = sh
-        acc[c, 1] = sl
-        acc[c, 2] = nspec
+    lo = t0 * period
+    hi = t1 * period
+    if write:
+        return 0.0, 0.0, _bce_write(x, y, wv, pwv, out, lo, hi)
+    return _bce_sum(x, y, wv, pwv, lo, hi, scale)
 
 
 @jit(inline="always")
@@ -1381,58 +1377,52 @@ def _bce_sum(x: Any, y: Any, wv: Any, pwv: Any, lo: int, hi: int, scale: float) 
 # ------------------------------------------------------------------ softmax cross-entropy
 
 
-@jit(parallel=True)
+@jit
 def cross_entropy(
     flat: Any, offsets: Any, n: int, t: Any, wv: Any, ignore: int, use_ignore: bool,
-    eps: float, out: Any, write: bool, bad: Any, groups: int, acc: Any, scale: float,
-) -> None:
-    """Cross-entropy of each row against class index ``t[r]``.
+    eps: float, out: Any, write: bool, bad: Any, scale: float, t0: int, t1: int,
+) -> tuple[float, float, float, float]:
+    """Cross-entropy of rows ``t0..t1`` against class index ``t[r]``.
 
-    Per row: ``(m, S)`` in one pass (``_lse_range``), ``L = log S``, and
+    Per row: ``(m, c, r)`` in one pass (``_lse_range``), ``L = log(c + r)``, and
     ``loss = L - (x_t - m)`` with ``x_t - m`` carried exactly: at the argmax this is
     ``log1p(rest)``, which a rounded log-softmax returns as 0.  With label smoothing a
     second pass over the cached row adds ``eps/C sum_c w_c (L - (x_c - m))`` (terms >= 0).
-    ``acc[g]``: per group the double-double sum of the losses (times ``scale``, as in
-    ``bce``) and of their target weights.
-    ``bad[r]``: rows holding +inf or NaN, or whose loss is infinite (a ``-inf`` logit),
-    left to the plain path.
+    Returns the double-double sums of the losses (times ``scale``, as in ``bce``) and of
+    their target weights.  ``bad[r]``: rows holding +inf or NaN, or whose loss is infinite
+    (a ``-inf`` logit), left to the plain path.
     """
-    rows = offsets.size
-    for g in prange(groups):
-        sh = 0.0
-        sl = 0.0
-        wh = 0.0
-        wl = 0.0
-        for r in range(g * rows // groups, (g + 1) * rows // groups):
-            bad[r] = False
-            tr = t[r]
-            if use_ignore and tr == ignore:
-                if write:
-                    out[r] = 0.0
-                continue
-            o = offsets[r]
-            m, c, rh, rl = _lse_range(flat, o, o + n)
-            if rh != rh:
-                bad[r] = True
-                continue
-            w_t = np.float64(wv[0] if wv.size == 1 else wv[tr])
-            lh, ll, h, l = _ce_row(flat, o, n, tr, wv, eps, m, c, rh, rl)
-            if w_t != 1.0:
-                h, l = _dd_mul(h, l, w_t, 0.0)
-            h, l = _ce_smooth(flat, o, n, wv, eps, m, lh, ll, h, l)
-            if not abs(h) < _INF:  # an infinite loss (a -inf logit): the plain path's limits
-                bad[r] = True
-                continue
+    sh = 0.0
+    sl = 0.0
+    wh = 0.0
+    wl = 0.0
+    for r in range(t0, t1):
+        bad[r] = False
+        tr = t[r]
+        if use_ignore and tr == ignore:
             if write:
-                out[r] = h + l
-            sh, e = _two_sum(sh, h * scale)
-            sl = sl + (e + l * scale)
-            wh, e = _two_sum(wh, w_t)
-            wl = wl + e
-        acc[g, 0] = sh
-        acc[g, 1] = sl
-        acc[g, 2] = wh
-        acc[g, 3] = wl
+                out[r] = 0.0
+            continue
+        o = offsets[r]
+        m, c, rh, rl = _lse_range(flat, o, o + n)
+        if rh != rh:
+            bad[r] = True
+            continue
+        w_t = np.float64(wv[0] if wv.size == 1 else wv[tr])
+        lh, ll, h, l = _ce_row(flat, o, n, tr, wv, eps, m, c, rh, rl)
+        if w_t != 1.0:
+            h, l = _dd_mul(h, l, w_t, 0.0)
+        h, l = _ce_smooth(flat, o, n, wv, eps, m, lh, ll, h, l)
+        if not abs(h) < _INF:  # an infinite loss (a -inf logit): the plain path's limits
+            bad[r] = True
+            continue
+        if write:
+            out[r] = h + l
+        sh, e = _two_sum(sh, h * scale)
+        sl = sl + (e + l * scale)
+        wh, e = _two_sum(wh, w_t)
+        wl = wl + e
+    return sh, sl, wh, wl
 
 
 @jit(inline="always")
