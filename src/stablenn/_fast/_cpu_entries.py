@@ -22,19 +22,25 @@ from .. import _dispatch
 
 __all__: list[str] = []
 
-# Smallest number of elements for which an entry is taken (see docs/performance.md).
-MIN_ELEMENTS: dict[str, int] = {
-    "logsumexp": 1 << 14,
-    "softmax": 1 << 14,
-    "log_softmax": 1 << 14,
-    "sigmoid": 1 << 14,
-    "softplus": 1 << 14,
-    "log_sigmoid": 1 << 14,
-    "sigmoid_grad": 1 << 14,
-    "tanh_grad": 1 << 14,
-    "binary_cross_entropy_with_logits": 1 << 14,
-    "cross_entropy_with_logits": 1 << 14,
-}
+# Smallest number of elements for which an entry is taken.  Measured (median of 15 calls,
+# public function, fast path against plain path, docs/performance.md): from 4,096 elements
+# every fast path is faster in both dtypes (float32 sigmoid 52 us against 63 us, softmax
+# rows 100 against 138, float64 BCE 173 against 1,612); at 2,048 float32 sigmoid is not.
+MIN_ELEMENTS: dict[str, int] = dict.fromkeys(
+    (
+        "logsumexp",
+        "softmax",
+        "log_softmax",
+        "sigmoid",
+        "softplus",
+        "log_sigmoid",
+        "sigmoid_grad",
+        "tanh_grad",
+        "binary_cross_entropy_with_logits",
+        "cross_entropy_with_logits",
+    ),
+    1 << 12,
+)
 
 _FORCED = False
 
