@@ -54,7 +54,7 @@ def binary_cross_entropy(
         # |x| times its coefficient, 0 or a rounding of the other, and plain arithmetic is exact
         # enough (one product, one sum of a term below an ULP)
         huge = xp.abs(xf) > 2.0**900
-        small = xp.where(huge, 0.0, 1.0)
+        small = xp.where(huge, xp.zeros_like(xf), xp.ones_like(xf))
         t1 = _dd.mul(xp, c1_hi, c1_lo, a_hi * small, a_lo * small)
         t2 = _dd.mul(xp, c2_hi, c2_lo, b_hi * small, b_lo * small)
         hi, lo = _dd.add(*t1, *t2)

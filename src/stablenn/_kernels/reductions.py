@@ -105,9 +105,18 @@ def shift_terms(
         d_hi = xf - m
         d_lo = xp.zeros_like(d_hi)
     e = xp.where(finite, xp.exp(d_hi), 0.0)
-    if b is not None:
-        e = e * xp.where(finite, b, 0.0)
     t_lo = e * d_lo if exact else None  # exp(d + dl) = exp(d) (1 + dl) + O(dl^2)
+    if b is not None:
+        bf = xp.where(finite, b, 0.0)
+        # Weights of both signs can cancel almost exactly: terms near the pivot are carried as
+        # b + b expm1(d) (a double-double), so e^d = 1 - 2e-18 keeps its tiny part instead of
+        # rounding to 1 and cancelling to an exact (and wrong) 0.
+        near = xp.abs(d_hi) < 0.34657359027997264  # ln 2 / 2: there b expm1(d) < b / 2
+        em1 = xp.expm1(xp.where(near, d_hi, 0.0))
+        e = xp.where(near, bf, e * bf)
+        near_lo = bf * em1 + bf * (em1 + 1.0) * d_lo
+        t_lo = xp.where(near, near_lo, (t_lo * bf) if t_lo is not None else 0.0)
+        exact = True  # the weighted sum is carried in double-double (see sum_terms)
     any_ = lambda mask: xp.any(mask, axis=-1, keepdims=True)  # noqa: E731
     return Shifted(
         d_hi=d_hi,
@@ -131,7 +140,7 @@ def sum_terms(xp: Namespace, sh: Shifted, exact: bool) -> tuple[Array, Array]:
     and the rest are summed apart and joined with TwoSum, so that ``log|S|`` can still be
     taken as ``log1p`` of the rest: a rest of 4e-18 beside 1 is not rounded away.
     """
-    if exact:
+    if exact or sh.t_lo is not None:  # weighted sums always carry their low parts
         s_hi, s_lo = _dd.sum_last(xp, sh.t_hi, sh.t_lo)
         return s_hi, _tiny_rest(xp, sh, s_hi, s_lo)
     zero = xp.zeros_like(sh.t_hi)
