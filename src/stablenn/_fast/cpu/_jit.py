@@ -125,17 +125,6 @@ def _as_int(typingctx: Any, x: Any) -> Any:
 
 
 @intrinsic
-def _as_float(typingctx: Any, x: Any) -> Any:
-    """The float64 with the given bits."""
-    sig = types.float64(types.int64)
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return sig, codegen
-
-
-@intrinsic
 def _fma(typingctx: Any, a: Any, b: Any, c: Any) -> Any:
     """``a * b + c`` with one rounding (the hardware instruction)."""
     sig = types.float64(types.float64, types.float64, types.float64)
@@ -564,7 +553,7 @@ def _block_sum_impl(x, lo, hi, m, ah, al, cnt, mx):  # type: ignore[no-untyped-d
 
 
 @jit
-def _lse_range(x: Any, lo: int, hi: int) -> tuple[float, float, float, float]:
+def _lse_state(x: Any, lo: int, hi: int, accurate: bool) -> tuple[float, float, float, float]:
     """``(m, c, r_hi, r_lo)`` with ``log sum exp(x[lo:hi]) = m + log(c + r)``, one pass.
 
     ``m`` is the largest entry, ``c >= 1`` the number of entries equal to it and ``r`` the
@@ -575,7 +564,8 @@ def _lse_range(x: Any, lo: int, hi: int) -> tuple[float, float, float, float]:
     shuffled data), the old maxima join ``r`` and the running sums are rescaled by
     ``exp(m_old - m_new)`` computed in double-double (``_exp_acc``), so rescalings add no
     error even for sorted input; the block is then summed again from L1.  float32 input is
-    summed in float64 (relative error of ``r`` below 2**-44), float64 in double-double.
+    summed in float64 (relative error of ``r`` below 2**-44), float64 in double-double;
+    ``accurate`` sums float32 in double-double too (for slices that cancel).
     NaN makes ``r`` NaN, and so does ``+inf`` (the slice goes to the plain path); an all
     ``-inf`` slice gives ``m = -inf, c = r = 0``.
     """
@@ -599,7 +589,10 @@ def _lse_range(x: Any, lo: int, hi: int) -> tuple[float, float, float, float]:
                 continue
         if m == _INF:
             return m, 0.0, math.nan, 0.0
-        bh, bl, bc, bm = _block_sum(x, start, stop, m, ah, al, cnt, lanes)
+        if accurate:
+            bh, bl, bc, bm = _block_sum64(x, start, stop, m, ah, al, cnt, lanes)
+        else:
+            bh, bl, bc, bm = _block_sum(x, start, stop, m, ah, al, cnt, lanes)
         if bm > m:
             if bm == _INF:
                 return bm, 0.0, math.nan, 0.0
@@ -609,7 +602,10 @@ def _lse_range(x: Any, lo: int, hi: int) -> tuple[float, float, float, float]:
             rh, rl = _rescale(rh, rl, dh, dl)
             c = 0.0
             m = bm
-            bh, bl, bc, bm = _block_sum(x, start, stop, m, ah, al, cnt, lanes)
+            if accurate:
+                bh, bl, bc, bm = _block_sum64(x, start, stop, m, ah, al, cnt, lanes)
+            else:
+                bh, bl, bc, bm = _block_sum(x, start, stop, m, ah, al, cnt, lanes)
         c = c + bc
         rh, rl = _dd_add(rh, rl, bh, bl)
         start = stop
@@ -617,42 +613,15 @@ def _lse_range(x: Any, lo: int, hi: int) -> tuple[float, float, float, float]:
 
 
 @jit
+def _lse_range(x: Any, lo: int, hi: int) -> tuple[float, float, float, float]:
+    """``_lse_state`` to the accuracy the dtype of ``x`` needs."""
+    return _lse_state(x, lo, hi, False)
+
+
+@jit
 def _lse_range_accurate(x: Any, lo: int, hi: int) -> tuple[float, float, float, float]:
-    """``_lse_range`` in double-double whatever the dtype (float32 rows that cancel)."""
-    lanes = np.empty(L)
-    ah = np.empty(L)
-    al = np.empty(L)
-    cnt = np.empty(L)
-    m = -_INF
-    c = 0.0
-    rh = 0.0
-    rl = 0.0
-    start = lo
-    while start < hi:
-        stop = min(start + B, hi)
-        if m == -_INF:
-            m = np.float64(_block_max(x, start, stop, lanes))
-            if m == -_INF:
-                if _has_nan(x, start, stop):
-                    return m, 0.0, math.nan, 0.0
-                start = stop
-                continue
-        if m == _INF:
-            return m, 0.0, math.nan, 0.0
-        bh, bl, bc, bm = _block_sum64(x, start, stop, m, ah, al, cnt, lanes)
-        if bm > m:
-            if bm == _INF:
-                return bm, 0.0, math.nan, 0.0
-            dh, dl = _two_sum(m, -bm)
-            rh, rl = _dd_add(rh, rl, c * _R_SCALE, 0.0)
-            rh, rl = _rescale(rh, rl, dh, dl)
-            c = 0.0
-            m = bm
-            bh, bl, bc, bm = _block_sum64(x, start, stop, m, ah, al, cnt, lanes)
-        c = c + bc
-        rh, rl = _dd_add(rh, rl, bh, bl)
-        start = stop
-    return m, c, rh, rl
+    """``_lse_state`` in double-double whatever the dtype (float32 slices that cancel)."""
+    return _lse_state(x, lo, hi, True)
 
 
 @jit
@@ -819,12 +788,6 @@ def _recip_dd(sh: float, sl: float) -> tuple[float, float]:
     ih = 1.0 / sh
     r = _fma(-ih, sh, 1.0) - ih * sl  # 1 - ih (sh + sl), the first term exact
     return ih, ih * r
-
-
-@jit
-def _row_max(x: Any, lo: int, hi: int, lanes: Any) -> float:
-    _prefer_512()
-    return _block_max(x, lo, hi, lanes)
 
 
 @jit
