@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import _blocking, _dispatch
+from . import _autodiff, _blocking, _dispatch
 from ._namespace import Array, backend_name, quiet
 from ._validation import unary
 
@@ -16,6 +16,8 @@ Kernel = Callable[..., Array]
 
 def elementwise(name: str, x: object, argname: str, kernel: Kernel, **extra: Any) -> Array:
     xp, xf, work, exact = unary(x, argname)
+    if _autodiff.wanted(xf):  # PyTorch tensors that require grad, JAX tracers: our gradient rule
+        return _autodiff.call(name, lambda a: elementwise(name, a, argname, kernel, **extra), xf)
     fast = _dispatch.lookup(name, backend_name(xf), xf.dtype, xf)
     with quiet(xp):
         if fast is not None:

@@ -871,7 +871,7 @@ def dask_unknown_chunks(name: str, axis: int, value: Any) -> ValueError:
 def grad_not_differentiable(function: str, name: str, value: Any, hint: str) -> TypeError:
     return TypeError(
         f"`{name}` of {function} is not differentiable (as in PyTorch); got {describe(value)} "
-        f"that requires a gradient. {hint}"
+        f"being differentiated (requires_grad, or traced by jax.grad). {hint}"
     )
 
 

@@ -6,7 +6,7 @@ import math
 import operator
 from typing import Any
 
-from . import _blocking, _dispatch
+from . import _autodiff, _blocking, _dispatch
 from . import _messages as msg
 from ._dtypes import floating, work_dtype
 from ._kernels import _dd
@@ -92,6 +92,9 @@ def binary_cross_entropy_with_logits(
     """
     red = check_reduction(reduction)
     xp = namespace(logits=logits, targets=targets, weight=weight, pos_weight=pos_weight)
+    if _autodiff.wanted(logits, targets, weight, pos_weight):  # gradients: our rule (stablenn._autodiff)
+        args = (logits, targets, weight, pos_weight)
+        return _autodiff.call("binary_cross_entropy_with_logits", binary_cross_entropy_with_logits, *args, reduction=red)  # type: ignore[no-any-return]
     x = floating(xp, logits, "logits")
     y = floating(xp, targets, "targets")
     w = None if weight is None else floating(xp, weight, "weight")
@@ -219,6 +222,9 @@ def cross_entropy_with_logits(
     if ignore_index is not None and (isinstance(ignore_index, bool) or not _is_int(ignore_index)):
         raise msg.ignore_index_type(ignore_index)
     xp = namespace(logits=logits, targets=targets, weight=weight)
+    if _autodiff.wanted(logits, targets, weight):  # gradients: our rule (stablenn._autodiff)
+        opts = {"axis": axis, "ignore_index": ignore_index, "label_smoothing": eps, "reduction": red}
+        return _autodiff.call("cross_entropy_with_logits", cross_entropy_with_logits, logits, targets, weight, **opts)  # type: ignore[no-any-return]
     x = floating(xp, logits, "logits")
     shape = tuple(x.shape)
     ax = single_axis(axis, x.ndim)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from . import _blocking, _dispatch
+from . import _autodiff, _blocking, _dispatch
 from . import _messages as msg
 from ._dtypes import floating, work_dtype
 from ._kernels import reductions as k
@@ -124,6 +124,9 @@ def logsumexp(
     keepdims = flag(keepdims, "keepdims")
     return_sign = flag(return_sign, "return_sign")
     xp = namespace(x=x, b=b, shift=None if _is_number(shift) else shift)
+    if _autodiff.wanted(x, b, shift):  # gradients: our rule (stablenn._autodiff)
+        opts = {"axis": axis, "keepdims": keepdims, "return_sign": return_sign}
+        return _autodiff.call("logsumexp", logsumexp, x, b, shift, **opts)  # type: ignore[no-any-return]
     xf = floating(xp, x, "x")
     bf = None if b is None else floating(xp, b, "b")
     dtype = xf.dtype if bf is None else xp.result_type(xf.dtype, bf.dtype)
@@ -289,6 +292,8 @@ def log_softmax(x: Array, /, *, axis: int = -1, shift: Array | float | None = No
 
 def _normalise(name: str, kernel: Any, x: Array, axis: Any, shift: Any) -> Array:
     xp = namespace(x=x, shift=None if _is_number(shift) else shift)
+    if _autodiff.wanted(x, shift):  # gradients: our rule (stablenn._autodiff)
+        return _autodiff.call(name, softmax if name == "softmax" else log_softmax, x, shift, axis=axis)  # type: ignore[no-any-return]
     xf = floating(xp, x, "x")
     shape = tuple(xf.shape)
     ndim = xf.ndim

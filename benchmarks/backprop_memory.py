@@ -1,0 +1,117 @@
+"""Bytes kept for backward: stablenn's output-saving rules against PyTorch and naive formulas.
+
+Item 4 of issue 4.  A 10-layer MLP (``Linear(4096, 4096)`` then the activation, ten times),
+batch 512, float32, on the CPU.  Every tensor autograd saves for the backward pass goes
+through ``torch.autograd.graph.saved_tensors_hooks``; the hook records the storage it
+belongs to, and the bytes kept are the sizes of the distinct storages (a tensor saved by
+two layers, like an activation output that the next ``Linear`` also keeps, counts once).
+Parameters are reported apart from activations.
+
+Variants:
+
+* PyTorch's ``nn.Sigmoid`` / ``nn.Tanh`` (save the output; the gradient from ``y (1 - y)``);
+* a naive composite formula that autograd differentiates step by step
+  (``1 / (1 + exp(-x))`` and ``(e^x - e^-x) / (e^x + e^-x)``);
+* ``stablenn.torch.Sigmoid`` / ``Tanh`` with ``residual`` "full" (default: exact tails),
+  "half" and "none" (see ``stablenn.torch``).
+
+Run: ``python benchmarks/backprop_memory.py [--width 4096 --batch 512 --layers 10]``.
+Needs about 3 GB of memory (the weights, their gradients, one backward pass).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+import stablenn.torch as snt
+
+
+class NaiveSigmoid(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 1 / (1 + torch.exp(-x))
+
+
+class NaiveTanh(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = torch.exp(x), torch.exp(-x)
+        return (a - b) / (a + b)
+
+
+VARIANTS: dict[str, dict[str, Callable[[], nn.Module]]] = {
+    "sigmoid": {
+        "PyTorch nn.Sigmoid": nn.Sigmoid,
+        "naive 1/(1+exp(-x))": NaiveSigmoid,
+        "stablenn Sigmoid (residual='full', default)": lambda: snt.Sigmoid(residual="full"),
+        "stablenn Sigmoid (residual='half')": lambda: snt.Sigmoid(residual="half"),
+        "stablenn Sigmoid (residual='none')": lambda: snt.Sigmoid(residual="none"),
+    },
+    "tanh": {
+        "PyTorch nn.Tanh": nn.Tanh,
+        "naive (e^x-e^-x)/(e^x+e^-x)": NaiveTanh,
+        "stablenn Tanh (residual='full', default)": lambda: snt.Tanh(residual="full"),
+        "stablenn Tanh (residual='half')": lambda: snt.Tanh(residual="half"),
+        "stablenn Tanh (residual='none')": lambda: snt.Tanh(residual="none"),
+    },
+}
+
+
+def mlp(make_activation: Callable[[], nn.Module], width: int, layers: int) -> nn.Module:
+    torch.manual_seed(0)
+    mods: list[nn.Module] = []
+    for _ in range(layers):
+        mods += [nn.Linear(width, width), make_activation()]
+    return nn.Sequential(*mods)
+
+
+def saved_bytes(model: nn.Module, x: torch.Tensor) -> tuple[int, int, int]:
+    """``(activation bytes, parameter bytes, saved tensors)`` kept for backward."""
+    storages: dict[int, int] = {}
+    count = 0
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal count
+        count += 1
+        st = t.untyped_storage()
+        storages[st.data_ptr()] = st.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = model(x).mean()
+    acts = sum(n for ptr, n in storages.items() if ptr not in params)
+    weights = sum(n for ptr, n in storages.items() if ptr in params)
+    loss.backward()  # the graph is complete and runs
+    return acts, weights, count
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--width", type=int, default=4096)
+    p.add_argument("--batch", type=int, default=512)
+    p.add_argument("--layers", type=int, default=10)
+    args = p.parse_args(argv)
+    torch.set_num_threads(2)
+    x = torch.randn(args.batch, args.width, generator=torch.Generator().manual_seed(1))
+    mib = 2.0**20
+    layer_bytes = args.batch * args.width * 4
+    print(f"{args.layers}-layer MLP, width {args.width}, batch {args.batch}, float32; "
+          f"one activation tensor = {layer_bytes / mib:.0f} MiB\n")
+    print("| activation | activations kept (MiB) | per layer (activation tensors) | parameters kept (MiB) | tensors saved |")
+    print("|---|---:|---:|---:|---:|")
+    for family in VARIANTS.values():
+        for label, make in family.items():
+            model = mlp(make, args.width, args.layers)
+            acts, weights, count = saved_bytes(model, x)
+            per_layer = acts / args.layers / layer_bytes
+            print(f"| {label} | {acts / mib:.0f} | {per_layer:.2f} | {weights / mib:.0f} | {count} |", flush=True)
+            del model
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,283 @@
+"""Gradient accuracy of stablenn and its peers against mpmath: the table of issue 4.
+
+For every differentiable function and for float32 and float64, sample inputs with the
+audit's sampler, compute the correctly rounded exact gradient with the audit's mpmath
+oracle, and report the largest ULP distance of each implementation of
+``stablenn._autodiff.gradient_impls``: stablenn through PyTorch autograd and through
+``jax.grad``, and the peers' own functions (PyTorch, JAX).
+
+Inputs:
+
+* elementwise: ``sample_unary`` (every exponent, the hard regions, the special values);
+* logsumexp: ``sample_vectors`` (with weights);
+* softmax, log_softmax: ``sample_vectors``, cotangent one-hot (each row of the Jacobian: the
+  gradient of one output component, where ``y_i (1 - y_i)`` and ``1 - p_i`` cancel in every
+  peer);
+* binary cross-entropy: logits from ``sample_unary``, hard and soft labels;
+* cross-entropy: rows from ``sample_vectors``, class-index targets (the argmax included).
+
+Entries whose exact gradient is not finite, and vector cases holding NaN or infinities,
+are left to the special-value tests (tests/test_gradients_special.py).
+
+Run: ``python benchmarks/gradient_audit.py [--samples N] [--vectors M]`` (JAX with 64-bit
+floats).  Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+from stablenn._autodiff import gradient_impls  # noqa: E402
+from stablenn._autodiff._impls import ELEMENTWISE  # noqa: E402
+from stablenn.audit import _oracle, _sampler  # noqa: E402
+from stablenn.audit._ulp import round_mpf, ulp_distance  # noqa: E402
+
+import mpmath  # noqa: E402
+
+IMPLS = ("stablenn-torch", "stablenn-jax", "torch", "jax")
+
+
+# ---------------------------------------------------------------- cancellation-free references
+#
+# The oracle's vector gradients (softmax_vjp, log_softmax_vjp, cross_entropy_grad,
+# bce_grad) evaluate s_i (g_i - sum_j g_j s_j), p - onehot and sigma(x) - y as written and
+# accept a value once two precisions agree.  Where a saturated probability makes the
+# difference smaller than 2**-precision (1 - p with p = 1 - e^-720, say) both precisions
+# give exactly 0 and the oracle "decides" 0 while the true value is e^-720.  The references
+# below use the identities 1 - p_k = sum_{j != k} p_j and 1 - sigma(x) = sigma(-x), so
+# nothing cancels, and widen the precision until a difference that can cancel (soft labels,
+# signed weights) is resolved.  Each is rounded once with the audit's exact rounding.
+
+
+def _mp_probs(x: np.ndarray, b: np.ndarray | None, prec: int) -> tuple[list, object]:
+    with mpmath.workprec(prec):
+        xs = [mpmath.mpf(float(v)) for v in x]
+        bs = [mpmath.mpf(1)] * len(xs) if b is None else [mpmath.mpf(float(v)) for v in b]
+        m = max(xi for xi, bi in zip(xs, bs) if bi != 0)
+        terms = [bi * mpmath.exp(xi - m) for xi, bi in zip(xs, bs)]
+        return terms, mpmath.fsum(terms)
+
+
+def _resolved(value: object, scale: object, prec: int) -> bool:
+    """Whether a difference of terms of size ``scale`` is resolved at ``prec`` bits."""
+    return value != 0 and abs(value) > abs(scale) * mpmath.mpf(2) ** (80 - prec)
+
+
+def ref_onehot_vjp(name: str, x: np.ndarray, k: int, dtype: str) -> np.ndarray:
+    """softmax / log_softmax VJP with cotangent e_k, via 1 - p_k = sum_{j != k} p_j."""
+    with mpmath.workprec(256):
+        terms, s = _mp_probs(x, None, 256)
+        p = [t / s for t in terms]
+        rest = mpmath.fsum(p[:k] + p[k + 1 :])
+        if name == "softmax":  # p_k (delta_ik - p_i)
+            vals = [p[k] * rest if i == k else -p[k] * p[i] for i in range(len(p))]
+        else:  # delta_ik - p_i
+            vals = [rest if i == k else -p[i] for i in range(len(p))]
+        return np.array([round_mpf(v, dtype) for v in vals])
+
+
+def ref_ce_index(x: np.ndarray, t: int, dtype: str) -> np.ndarray:
+    """d(row loss)/dx = p - onehot(t), with p_t - 1 = -sum_{j != t} p_j."""
+    with mpmath.workprec(256):
+        terms, s = _mp_probs(x, None, 256)
+        p = [v / s for v in terms]
+        rest = mpmath.fsum(p[:t] + p[t + 1 :])
+        return np.array([round_mpf(-rest if i == t else p[i], dtype) for i in range(len(p))])
+
+
+def ref_logsumexp(x: np.ndarray, b: np.ndarray | None, dtype: str) -> np.ndarray | None:
+    """b_i e^x_i / sum_j b_j e^x_j, the signed sum resolved at a precision that suffices."""
+    prec = 256
+    while prec <= 1 << 15:
+        terms, s = _mp_probs(x, b, prec)
+        scale = max(abs(t) for t in terms)
+        if _resolved(s, scale, prec):
+            with mpmath.workprec(prec):
+                return np.array([round_mpf(t / s, dtype) for t in terms])
+        prec *= 4
+    return None  # an exact cancellation: the gradient does not exist
+
+
+def ref_bce(x: np.ndarray, y: np.ndarray, dtype: str) -> np.ndarray:
+    """(1 - y) sigma(x) - y sigma(-x): both products exact to the working precision."""
+    out = np.empty(x.shape, dtype=np.float64)
+    for i, (xi, yi) in enumerate(zip(x.astype(np.float64), y.astype(np.float64))):
+        prec = 256
+        while True:
+            with mpmath.workprec(prec):
+                xm, ym = mpmath.mpf(float(xi)), mpmath.mpf(float(yi))
+                a = (1 - ym) / (1 + mpmath.exp(-xm))
+                c = ym / (1 + mpmath.exp(xm))
+                v = a - c
+                if a == 0 or c == 0 or _resolved(v, max(a, c), prec) or prec > 1 << 14:
+                    out[i] = round_mpf(v, dtype) if (v != 0 or a != c) else 0.0
+                    break
+            prec *= 4
+    return out
+# JAX columns: results whose exact value is 0 or normal (XLA flushes subnormals on the CPU);
+# the all-results maxima follow in a second table
+COLUMNS = ("stablenn-torch", "stablenn-jax normal", "torch", "jax normal")
+_KIND = {"logit": "probability", "sigmoid_grad_from_output": "probability", "tanh_grad_from_output": "unit"}
+
+
+_NORMAL_ONLY = False  # set per implementation: JAX on the CPU flushes subnormals to zero
+_INPUT_NORMAL: np.ndarray | None = None  # elementwise inputs that are 0 or normal
+
+
+def _max_ulp(got: np.ndarray, exact: np.ndarray, dtype: str) -> float:
+    e64 = exact.astype(np.float64)
+    keep = np.isfinite(e64)
+    if _NORMAL_ONLY:
+        # XLA's CPU backend flushes subnormal results (and operands) to zero: measure JAX where
+        # the exact gradient is 0 or normal, and report the subnormal range apart
+        # (subnormal inputs read as 0): keep exact results that are 0 or at least 2**10 times
+        # the smallest normal (intermediates near that boundary are flushed too)
+        keep &= (e64 == 0) | (np.abs(e64) >= np.finfo(dtype).tiny * 2.0**10)
+        keep &= _INPUT_NORMAL if _INPUT_NORMAL is not None and _INPUT_NORMAL.shape == keep.shape else True
+    if not keep.any():
+        return 0.0
+    d = ulp_distance(np.asarray(got, dtype=np.float64)[keep].astype(dtype), exact[keep], dtype)
+    return float(np.max(d))
+
+
+def _measure_all(impls: dict, call, exact: np.ndarray, dtype: str, worst: dict) -> None:
+    """Update ``worst[key]`` (all results) and ``worst[key + " normal"]`` for every impl."""
+    global _NORMAL_ONLY
+    for k, f in impls.items():
+        got = call(f)
+        for normal in (False, True):
+            _NORMAL_ONLY = normal
+            key = k + (" normal" if normal else "")
+            worst[key] = max(worst.get(key, 0.0), _max_ulp(got, exact, dtype))
+    _NORMAL_ONLY = False
+
+
+def elementwise(name: str, dtype: str, n: int) -> dict[str, float]:
+    x = _sampler.sample_unary(dtype, n, seed=4, kind=_KIND.get(name, "real"))
+    x = x[np.isfinite(x)]
+    exact = _oracle.derivative(name, x, dtype)
+    global _INPUT_NORMAL
+    _INPUT_NORMAL = (x == 0) | (np.abs(x.astype(np.float64)) >= np.finfo(dtype).tiny)
+    worst: dict[str, float] = {}
+    _measure_all(gradient_impls(name), lambda f: f(x), exact, dtype, worst)
+    _INPUT_NORMAL = None
+    return worst
+
+
+def _finite_cases(dtype: str, m: int, weights: bool = False) -> list:
+    cases = _sampler.sample_vectors(dtype, m, seed=5, weights=weights, max_len=64)
+    return [c for c in cases if np.isfinite(c.x).all() and (c.b is None or np.isfinite(c.b).all())]
+
+
+def logsumexp(dtype: str, m: int) -> dict[str, float]:
+    impls = gradient_impls("logsumexp")
+    worst: dict[str, float] = {}
+    for case in _finite_cases(dtype, m, weights=True):
+        if case.b is not None and not (case.b != 0).any():
+            continue
+        exact = ref_logsumexp(case.x, case.b, dtype)
+        if exact is None:  # an exactly cancelling weighted sum: no gradient
+            continue
+        _measure_all(impls, lambda f: f(case.x, case.b), exact, dtype, worst)
+    return worst
+
+
+def normalise(name: str, dtype: str, m: int, rows: int = 4) -> dict[str, float]:
+    impls = gradient_impls(name)
+    worst: dict[str, float] = {}
+    for case in _finite_cases(dtype, m):
+        n = case.x.size
+        order = np.argsort(case.x)[::-1]
+        for i in list(order[:rows]) + ([int(order[-1])] if n > rows else []):
+            g = np.zeros(n, dtype=dtype)
+            g[i] = 1.0
+            exact = ref_onehot_vjp(name, case.x, int(i), dtype)
+            _measure_all(impls, lambda f: f(case.x, g), exact, dtype, worst)
+    return worst
+
+
+def bce(dtype: str, n: int) -> dict[str, float]:
+    rng = np.random.default_rng(6)
+    x = _sampler.sample_unary(dtype, n, seed=6)
+    x = x[np.isfinite(x)]
+    soft = _sampler.sample_labels(dtype, x.size, seed=7)
+    hard = rng.integers(0, 2, size=x.size).astype(dtype)
+    impls = gradient_impls("binary_cross_entropy_with_logits")
+    worst: dict[str, float] = {}
+    for y in (hard, soft):
+        exact = ref_bce(x, y, dtype).astype(dtype)
+        _measure_all(impls, lambda f: f(x, y), exact, dtype, worst)
+    return worst
+
+
+def cross_entropy(dtype: str, m: int) -> dict[str, float]:
+    impls = gradient_impls("cross_entropy_with_logits")
+    worst: dict[str, float] = {}
+    for case in _finite_cases(dtype, m):
+        order = np.argsort(case.x)[::-1]
+        for t in {int(order[0]), int(order[-1])}:
+            exact = ref_ce_index(case.x, t, dtype)
+            _measure_all(impls, lambda f: f(case.x, np.int64(t)), exact, dtype, worst)
+    return worst
+
+
+def run(samples: int, vectors: int, functions: list[str]) -> list[tuple[str, str, dict[str, float]]]:
+    rows = []
+    for name in functions:
+        for dtype in ("float32", "float64"):
+            t0 = time.perf_counter()
+            if name in ELEMENTWISE:
+                res = elementwise(name, dtype, samples)
+            elif name == "logsumexp":
+                res = logsumexp(dtype, vectors)
+            elif name in ("softmax", "log_softmax"):
+                res = normalise(name, dtype, vectors)
+            elif name == "binary_cross_entropy_with_logits":
+                res = bce(dtype, samples)
+            else:
+                res = cross_entropy(dtype, vectors)
+            rows.append((name, dtype, res))
+            print(f"  {name} {dtype}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    return rows
+
+
+def _fmt(v: float) -> str:
+    if v == float("inf"):
+        return "inf (NaN)"
+    return f"{v:.0f}" if v < 1e4 else f"{v:.1e}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--samples", type=int, default=3000, help="scalar inputs per elementwise function and dtype")
+    p.add_argument("--vectors", type=int, default=200, help="vectors per reduction and dtype")
+    p.add_argument("--functions", nargs="*", default=None)
+    args = p.parse_args(argv)
+    from stablenn._autodiff._impls import FUNCTIONS
+
+    rows = run(args.samples, args.vectors, args.functions or list(FUNCTIONS))
+    print("Max ULP of the gradient; JAX columns: exact results 0 or above 2**10 x the smallest normal, normal inputs\n")
+    print("| function | dtype | stablenn (torch) | stablenn (jax) | torch | jax |")
+    print("|---|---|---:|---:|---:|---:|")
+    for name, dtype, res in rows:
+        print(f"| {name} | {dtype} | " + " | ".join(_fmt(res.get(k, float("nan"))) for k in COLUMNS) + " |")
+    print("\nAll results, subnormal range included (JAX flushes subnormals to zero on the CPU)\n")
+    print("| function | dtype | stablenn (torch) | stablenn (jax) | torch | jax |")
+    print("|---|---|---:|---:|---:|---:|")
+    for name, dtype, res in rows:
+        print(f"| {name} | {dtype} | " + " | ".join(_fmt(res.get(k, float("nan"))) for k in IMPLS) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
