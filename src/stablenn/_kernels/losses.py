@@ -127,7 +127,10 @@ def cross_entropy_index(
         w_t = xp.ones_like(hi)
     if smoothing:
         # PyTorch: (1 - eps) * w_t * nll + eps / C * sum_c w_c (-log p_c)
-        hi, lo = _mul(xp, exact, hi, lo, xp.asarray(1.0 - smoothing, dtype=x.dtype, device=_device(x)) + zeros[..., 0])
+        if smoothing == 1.0:  # the class term has weight 0 (and must not give 0 * inf)
+            hi, lo = xp.zeros_like(hi), xp.zeros_like(lo)
+        else:
+            hi, lo = _mul(xp, exact, hi, lo, xp.asarray(1.0 - smoothing, dtype=x.dtype, device=_device(x)) + zeros[..., 0])
         th, tl = nl_hi, nl_lo
         if weight is not None:
             # a zero weight removes a class even where -log p_c is infinite
