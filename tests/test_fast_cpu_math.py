@@ -152,3 +152,11 @@ def test_reciprocals_by_newton():
         assert worst < bound, steps
     worst = max(_rel(mpmath.mpf(J._recip14(float(2 * v))), 1 / mpmath.mpf(float(2 * v))) for v in d)
     assert worst < 2.0**-52
+
+
+def test_log1p_for_float32_results_within_2_to_minus_50():
+    rng = np.random.default_rng(6)
+    points = np.concatenate([rng.random(1500), np.exp(rng.uniform(-745, 0, 800)), [5e-324, 2.0**-53, 1 / 512, 1.0]])
+    worst = max(_rel(mpmath.mpf(J._log1p_f(float(e))), mpmath.log1p(mpmath.mpf(float(e)))) for e in points)
+    assert worst < 2.0**-50
+    assert J._log1p_f(0.0) == 0.0

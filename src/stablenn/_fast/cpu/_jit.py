@@ -18,7 +18,7 @@ Building blocks
 ``_exp_f(d)``, ``d <= 0``
     For results rounded to float32 at the end: no table, ``|r| <= ln2/2`` and a degree-9
     Chebyshev interpolant; relative error below ``2**-45``.
-``_log1p_dd(e)``, ``0 <= e <= 1``
+``_log1p_dd(e)``, ``0 <= e <= 1`` (and ``_log1p_f``, the same without low parts, 2**-50)
     ``log1p(e)`` as ``hi + lo`` with relative error below ``2**-60``: ``s = 1 + e`` exactly
     (Fast2Sum), ``s = c / INV_j * (1 + t)`` with ``INV_j ~ 1/s`` of 9 fractional bits, so
     that ``t = s INV_j - 1`` is exact in one fused multiply-add (``|t| < 2**-8``); then
@@ -339,6 +339,23 @@ def _log1p_dd(e: float) -> tuple[float, float]:
     h, l = _two_sum(_LOG_T_HI[j], ph)
     # normalised: for tiny e everything but the rounding of 1 + e sits in the low part
     return _fast_two_sum(h, l + (pl + _LOG_T_LO[j]))
+
+
+@jit(inline="always")
+def _log1p_f(e: float) -> float:
+    # log1p(e) for 0 <= e <= 1 to within 2**-50 relative, for results rounded to float32:
+    # the reduction of _log1p_dd without the low parts of the table, a degree-6 polynomial
+    # (remainder |t|**7/7 < 2**-58 absolute against a result of at least |t|/2).
+    sh, sl = _fast_two_sum(1.0, e)
+    j = int((sh - 1.0) * _LOG_N + 0.5)
+    inv = _LOG_INV[j]
+    t = _fma(sh, inv, -1.0)  # exact
+    tl = sl * inv
+    if j == 0:
+        t = e
+        tl = 0.0
+    P = -0.5 + t * (1.0 / 3.0 + t * (-0.25 + t * (0.2 + t * (-1.0 / 6.0))))
+    return _LOG_T_HI[j] + (t + (t * t * P + tl))
 
 
 @jit
@@ -1071,7 +1088,7 @@ def _softplus_dd(v: float) -> tuple[float, float]:
 
 @jit(inline="always")
 def _softplus32(v: float) -> float:
-    t = _log1p_dd(_exp_f(-abs(v)))[0]
+    t = _log1p_f(_exp_f(-abs(v)))
     pos = v if v > 0.0 else 0.0
     return pos + t
 
@@ -1220,7 +1237,7 @@ def _bce64(v: float, y: float, w: float, pw: float, has_pw: bool) -> tuple[float
 
 @jit(inline="always")
 def _bce32(v: float, y: float, w: float, pw: float) -> float:
-    t = _log1p_dd(_exp_f(-abs(v)))[0]
+    t = _log1p_f(_exp_f(-abs(v)))
     pos = v if v > 0.0 else 0.0
     neg = pos - v
     return w * (y * pw * (neg + t) + (1.0 - y) * (pos + t))
