@@ -71,13 +71,68 @@ def _cases() -> list[tuple[str, str, str, int]]:
     return out
 
 
+# Budget violations measured and not fixed yet (listed in the closing note of the core
+# issue); each entry names what breaks.  Remove an entry when its fix lands.
+FTZ = "XLA on the CPU flushes subnormal results and inputs to zero (platform rule)"
+OPEN_BUGS: dict[tuple[str, str, str], str] = {
+    ("binary_cross_entropy_with_logits", "float32", "array_api_strict"): "loss mean overflows where the exact mean is finite; subnormal results with weights; JAX flushes subnormals (findings 3-5)",
+    ("binary_cross_entropy_with_logits", "float32", "jax"): "loss mean overflows where the exact mean is finite; subnormal results with weights; JAX flushes subnormals (findings 3-5)",
+    ("binary_cross_entropy_with_logits", "float64", "array_api_strict"): "loss mean overflows where the exact mean is finite; subnormal results with weights; JAX flushes subnormals (findings 3-5)",
+    ("binary_cross_entropy_with_logits", "float64", "jax"): "loss mean overflows where the exact mean is finite; subnormal results with weights; JAX flushes subnormals (findings 3-5)",
+    ("binary_cross_entropy_with_logits", "float64", "numpy"): "loss mean overflows where the exact mean is finite; subnormal results with weights; JAX flushes subnormals (findings 3-5)",
+    ("binary_cross_entropy_with_logits", "float64", "torch"): "loss mean overflows where the exact mean is finite; subnormal results with weights; JAX flushes subnormals (findings 3-5)",
+    ("cross_entropy_with_logits", "float64", "array_api_strict"): "float64 vectors spanning +-1e300: log-probability of the dominant entry rounds to a tiny positive value; loss means overflow (findings 2, 3)",
+    ("cross_entropy_with_logits", "float64", "dask"): "float64 vectors spanning +-1e300: log-probability of the dominant entry rounds to a tiny positive value; loss means overflow (findings 2, 3)",
+    ("cross_entropy_with_logits", "float64", "jax"): "float64 vectors spanning +-1e300: log-probability of the dominant entry rounds to a tiny positive value; loss means overflow (findings 2, 3)",
+    ("cross_entropy_with_logits", "float64", "numpy"): "float64 vectors spanning +-1e300: log-probability of the dominant entry rounds to a tiny positive value; loss means overflow (findings 2, 3)",
+    ("cross_entropy_with_logits", "float64", "torch"): "float64 vectors spanning +-1e300: log-probability of the dominant entry rounds to a tiny positive value; loss means overflow (findings 2, 3)",
+    ("log_sigmoid", "bfloat16", "jax"): FTZ,
+    ("log_sigmoid", "float32", "jax"): FTZ,
+    ("log_sigmoid", "float64", "jax"): FTZ,
+    ("log_softmax", "float32", "array_api_strict"): "see the closing note of the core issue",
+    ("log_softmax", "float64", "array_api_strict"): "float64 vectors spanning +-1e300: log-probability of the dominant entry rounds to a tiny positive value; loss means overflow (findings 2, 3)",
+    ("log_softmax", "float64", "jax"): "float64 vectors spanning +-1e300: log-probability of the dominant entry rounds to a tiny positive value; loss means overflow (findings 2, 3)",
+    ("log_softmax", "float64", "numpy"): "float64 vectors spanning +-1e300: log-probability of the dominant entry rounds to a tiny positive value; loss means overflow (findings 2, 3)",
+    ("log_softmax", "float64", "torch"): "float64 vectors spanning +-1e300: log-probability of the dominant entry rounds to a tiny positive value; loss means overflow (findings 2, 3)",
+    ("logit", "bfloat16", "jax"): FTZ,
+    ("logit", "float32", "jax"): FTZ,
+    ("logit", "float64", "jax"): FTZ,
+    ("logsumexp", "bfloat16", "torch"): "weights of both signs that nearly or exactly cancel (finding 1)",
+    ("logsumexp", "float16", "numpy"): "weights of both signs that nearly or exactly cancel (finding 1)",
+    ("logsumexp", "float32", "jax"): "weights of both signs that nearly or exactly cancel (finding 1)",
+    ("logsumexp", "float32", "numpy"): "weights of both signs that nearly or exactly cancel (finding 1)",
+    ("logsumexp", "float64", "dask"): "weights of both signs that nearly or exactly cancel (finding 1)",
+    ("logsumexp", "float64", "jax"): "weights of both signs that nearly or exactly cancel (finding 1)",
+    ("logsumexp", "float64", "numpy"): "weights of both signs that nearly or exactly cancel (finding 1)",
+    ("sigmoid", "bfloat16", "jax"): FTZ,
+    ("sigmoid", "float32", "jax"): FTZ,
+    ("sigmoid", "float64", "jax"): FTZ,
+    ("sigmoid_grad", "bfloat16", "jax"): FTZ,
+    ("sigmoid_grad", "float32", "jax"): FTZ,
+    ("sigmoid_grad", "float64", "jax"): FTZ,
+    ("softmax", "float32", "jax"): FTZ + " and XLA exp/log rounding in float64",
+    ("softmax", "float64", "jax"): FTZ + " and XLA exp/log rounding in float64",
+    ("softplus", "bfloat16", "jax"): FTZ,
+    ("softplus", "float32", "jax"): FTZ,
+    ("softplus", "float64", "jax"): FTZ,
+    ("tanh_grad", "bfloat16", "jax"): FTZ,
+    ("tanh_grad", "float32", "jax"): FTZ,
+    ("tanh_grad", "float64", "jax"): FTZ,
+}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("function", "dtype", "backend", "samples"),
     _cases(),
     ids=lambda v: str(v),
 )
-def test_error_within_budget(function: str, dtype: str, backend: str, samples: int) -> None:
+def test_error_within_budget(request: pytest.FixtureRequest, function: str, dtype: str, backend: str, samples: int) -> None:
+    reason = OPEN_BUGS.get((function, dtype, backend))
+    if reason is not None:
+        # a known, open budget violation (some are fixed on main but not yet re-measured,
+        # hence not strict): the test still runs and reports XPASS once it holds
+        request.applymarker(pytest.mark.xfail(strict=False, reason=reason))
     r = _measure.measure(function, dtype, samples=samples, seed=0, backend=backend)
     assert r.count >= samples
     assert r.ok, r.describe_worst()
