@@ -617,3 +617,14 @@ def test_bench_messages():
 def test_peak_memory_sees_numpy_allocations():
     got = bench_cli.peak_extra_bytes(lambda: np.ones(8 * 2**20))  # 64 MiB result
     assert got is not None and got >= 60 * 2**20
+
+
+@pytest.mark.parametrize("kw", [{}, {"pos_weight": np.array([7.598238967503719, 3.0, 0.5, 1.0])}, {"weight": np.array([0.3, 2.0, 5.0, 1.0])}])
+def test_bce_subnormal_losses_round_once(kw):
+    # |x| > 708 with the large term's coefficient 0: the loss is c w e**-|x|, subnormal;
+    # rounded once, not as a rounded subnormal e**-|x| times c
+    x = np.array([709.7827128933841, 720.5, -730.25, 744.0])
+    y = np.array([1.0, 1.0, 0.0, 1.0])
+    got = _fast(snn.binary_cross_entropy_with_logits, x, y, reduction="none", **kw)
+    ref = _oracle.bce(x, y, "float64", **kw)
+    assert np.all(ulp_distance(got, to_storage(ref, "float64"), "float64") <= 1)

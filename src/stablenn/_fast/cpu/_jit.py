@@ -1236,6 +1236,35 @@ def _bce64(v: float, y: float, w: float, pw: float, has_pw: bool) -> tuple[float
 
 
 @jit(inline="always")
+def _bce64_plain(v: float, y: float) -> tuple[float, float]:
+    # Without weights pw = w = 1, the coefficients y and 1 - y add up to 1 and max(x, 0) and
+    # max(-x, 0) are never both nonzero: loss = c |x| + softplus(-|x|), c = 1 - y for x > 0
+    # and y otherwise: two terms >= 0, c |x| exact as a double-double (1 - y exact, the
+    # product by FMA), one rounding at the end.  A subnormal loss (c = 0, |x| > 708) is the
+    # once-rounded exp itself.
+    a = abs(v)
+    yh, yl, k = _exp_parts(-a)
+    eh = _ldexp(yh, k)
+    el = _ldexp(yl, k)
+    th, tl = _log1p_dd(eh)
+    tl = tl + el * _recip12(1.0 + eh, 2)  # a correction: 2**-16 relative suffices
+    ch, cl = _two_sum(1.0, -y)
+    ch = ch if v > 0.0 else y
+    cl = cl if v > 0.0 else 0.0
+    p = ch * a
+    pe = _fma(ch, a, -p) + cl * a
+    h, e = _two_sum(p, th)
+    return h, e + (pe + tl)
+
+
+@jit(inline="always")
+def _bce32_plain(v: float, y: float) -> float:
+    # as _bce64_plain in float64 for float32 data: c |x| is exact, one rounding to float32
+    a = abs(v)
+    return (1.0 - y if v > 0.0 else y) * a + _log1p_f(_exp_f(-a))
+
+
+@jit(inline="always")
 def _bce32(v: float, y: float, w: float, pw: float) -> float:
     t = _log1p_f(_exp_f(-abs(v)))
     pos = v if v > 0.0 else 0.0
@@ -1276,6 +1305,18 @@ def _bce_one(v: float, yy: float, w: float, pw: float, has_pw: bool, wide: bool)
     return h, l, special or not abs(h) < _INF
 
 
+@jit(inline="always")
+def _bce_one_plain(v: float, yy: float, wide: bool) -> tuple[float, float, bool]:
+    special = not (abs(v) < _INF and abs(yy) < _INF)
+    vs = 0.0 if special else v
+    if wide:
+        h, l = _bce64_plain(vs, yy)
+    else:
+        h = _bce32_plain(vs, yy)
+        l = 0.0
+    return h, l, special or not abs(h) < _INF
+
+
 @jit
 def _bce_write(x: Any, y: Any, wv: Any, pwv: Any, out: Any, lo: int, hi: int) -> float:
     """Losses of ``x[lo:hi]`` into ``out``; returns the number of special entries (an
@@ -1285,7 +1326,7 @@ def _bce_write(x: Any, y: Any, wv: Any, pwv: Any, out: Any, lo: int, hi: int) ->
     nspec = 0
     if wv.size == 0 and pwv.size == 0:
         for i in range(lo, hi):
-            h, l, special = _bce_one(np.float64(x[_U(i)]), np.float64(y[_U(i)]), 1.0, 1.0, False, wide)
+            h, l, special = _bce_one_plain(np.float64(x[_U(i)]), np.float64(y[_U(i)]), wide)
             out[_U(i)] = h + l
             nspec += np.int64(special)
         return float(nspec)
@@ -1316,7 +1357,28 @@ def _bce_sum(x: Any, y: Any, wv: Any, pwv: Any, lo: int, hi: int, scale: float) 
     has_pw = pwv.size > 0
     period = max(wv.size, pwv.size, 1)
     plain = not (has_w or has_pw)
-    seg = hi - lo if plain else period  # whole rows when a weight varies along them
+    if plain:
+        i = lo
+        while i + L <= hi:
+            for j in range(L):
+                h, l, special = _bce_one_plain(np.float64(x[_U(i + j)]), np.float64(y[_U(i + j)]), wide)
+                h = 0.0 if special else h * scale
+                l = 0.0 if special else l * scale
+                s, e = _two_sum(ah[j], h)
+                ah[j] = s
+                al[j] = al[j] + (e + l)
+                ns[j] = ns[j] + (1.0 if special else 0.0)
+            i += L
+        for k in range(i, hi):
+            h, l, special = _bce_one_plain(np.float64(x[_U(k)]), np.float64(y[_U(k)]), wide)
+            h = 0.0 if special else h * scale
+            l = 0.0 if special else l * scale
+            s, e = _two_sum(ah[0], h)
+            ah[0] = s
+            al[0] = al[0] + (e + l)
+            ns[0] = ns[0] + (1.0 if special else 0.0)
+        lo = hi  # nothing left for the weighted loop below
+    seg = max(1, period)  # whole rows: a weight varies along them
     for start in range(lo, hi, seg):
         stop = min(start + seg, hi)
         i = start
