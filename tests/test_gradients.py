@@ -333,3 +333,45 @@ def test_residual_mode_is_validated() -> None:
 
     err = msg.grad_residual_mode("residual", "some")
     assert isinstance(err, ValueError) and "'full', 'half' or 'none'" in str(err)
+
+
+def test_unknown_function_and_jax_without_x64_messages() -> None:
+    with pytest.raises(ValueError, match=r"`function_name` must name a differentiable stablenn function"):
+        _autodiff.gradient_impls("sqrt")
+    impl = _autodiff.gradient_impls("sigmoid")["jax"]
+    jax.config.update("jax_enable_x64", False)
+    try:
+        with pytest.raises(TypeError, match=r"jax_enable_x64"):
+            impl(np.array([1.0]))
+    finally:
+        jax.config.update("jax_enable_x64", True)
+
+
+def test_fast_rule_plugs_in_per_device() -> None:
+    # the plug the GPU kernels use: a forward/backward pair for one device type
+    calls: list[str] = []
+
+    def forward(args: list, opts: dict) -> tuple:
+        calls.append("forward")
+        y = torch.sigmoid(args[0])
+        return y, {"y": y}
+
+    def backward(saved: dict, grads: list, opts: dict, needs: list) -> list:
+        calls.append("backward")
+        y = saved["y"]
+        return [grads[0] * y * (1 - y)]
+
+    _autodiff.register_fast("sigmoid", "cpu", forward=forward, backward=backward)
+    try:
+        with pytest.raises(ValueError, match="already registered"):
+            _autodiff.register_fast("sigmoid", "cpu", forward=forward, backward=backward)
+        x = torch.tensor([0.0, 1.0], requires_grad=True)
+        snn.sigmoid(x).sum().backward()
+        assert calls == ["forward", "backward"]
+        # float(mpmath.mpf(1) / 4) and float(e / (1 + e)**2 at 1) = 0.19661193324148185
+        assert x.grad.tolist() == pytest.approx([0.25, 0.19661193324148185], rel=1e-6)
+    finally:
+        _autodiff.unregister_fast("sigmoid", "cpu")
+    x = torch.tensor([0.0], requires_grad=True)
+    snn.sigmoid(x).sum().backward()
+    assert calls == ["forward", "backward"]  # the array-API rule again

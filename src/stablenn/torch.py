@@ -13,11 +13,12 @@ What the backward pass keeps, besides the output (``residual=``):
 ``"full"`` (default for :class:`Sigmoid` and :class:`Tanh`)
     a residual of the output's dtype that restores the digits of ``1 - |y|`` the rounding
     of ``y`` lost: gradients within 1 ULP everywhere, at the memory cost of the input.
-``"half"`` (default for :class:`Softmax` and :class:`LogSoftmax`)
+``"half"`` (default for :class:`Softmax`, and :class:`LogSoftmax` below float64)
     the residual at half the width (float32 for float64, bfloat16 for float32): half the
-    input's memory.  Enough for softmax and log_softmax (within 2 ULP); for sigmoid and
-    tanh it keeps the relative error near ``2**-9`` deep in the tail (where ``y`` rounds to 1)
-    instead of 100%.
+    input's memory.  Enough for softmax and log_softmax (within 2 ULP; float64 log_softmax
+    keeps a float64 residual by default, since near ``p = 1`` it carries all of ``1 - p``);
+    for sigmoid and tanh it keeps the relative error near ``2**-9`` deep in the tail (where
+    ``y`` rounds to 1) instead of 100%.
 ``"none"``
     the output only, as PyTorch does: PyTorch's memory and PyTorch's accuracy from the
     output (the gradient of sigmoid is 0 from x = 16.6 in float32).
@@ -65,7 +66,9 @@ __all__ = [
 _MODES = ("full", "half", "none")
 
 
-def _mode(value: Any) -> str:
+def _mode(value: Any, *, allow_none: bool = False) -> Any:
+    if value is None and allow_none:
+        return None
     if not isinstance(value, str) or value not in _MODES:
         raise msg.grad_residual_mode("residual", value)
     return value
@@ -82,9 +85,9 @@ def _eager(fn: Any) -> Any:
     return fn if disable is None else disable(fn)
 
 
-def _routed(name: str, fn: Any, args: tuple[Any, ...], default: str, residual: str, **opts: Any) -> Any:
+def _routed(name: str, fn: Any, args: tuple[Any, ...], default: str | None, residual: str | None, **opts: Any) -> Any:
     """Call ``fn`` through its gradient rule with a non-default residual, else plainly."""
-    if residual != default and _autodiff.wanted(*args):
+    if residual is not None and residual != default and _autodiff.wanted(*args):
         return _autodiff.call(name, fn, *args, residual=residual, **opts)
     return None
 
@@ -225,18 +228,19 @@ class LogSoftmax(nn.Module):
     ----------
     dim : int
         The axis to normalise.
-    residual : {'full', 'half', 'none'}, optional
-        What the backward pass keeps besides the output; default 'half'.
+    residual : {'full', 'half', 'none'} or None, optional
+        What the backward pass keeps besides the output; default None: 'half', and 'full'
+        in float64 (near ``p = 1`` the residual carries all of ``1 - p``).
     """
 
-    def __init__(self, dim: int | None = None, *, residual: str = "half") -> None:
+    def __init__(self, dim: int | None = None, *, residual: str | None = None) -> None:
         super().__init__()
         self.dim = _dim("LogSoftmax", dim)
-        self.residual = _mode(residual)
+        self.residual = _mode(residual, allow_none=True)
 
     @_eager
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        out = _routed("log_softmax", _reductions.log_softmax, (input, None), "half", self.residual, axis=self.dim)
+        out = _routed("log_softmax", _reductions.log_softmax, (input, None), None, self.residual, axis=self.dim)
         return log_softmax(input, axis=self.dim) if out is None else out
 
     def extra_repr(self) -> str:

@@ -21,11 +21,12 @@ NaN appears only where the input holds a NaN.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .._kernels import _dd
 from .._kernels import elementwise as ek
-from .._kernels.reductions import _log_abs, shift_terms
+from .._kernels.reductions import _log_abs, shift_terms, sum_terms
 from .._kernels.reductions import log_softmax as log_softmax_kernel
 from .._namespace import Array, Namespace
 
@@ -191,21 +192,28 @@ def weighted_softmax(xp: Namespace, x: Array, b: Array | None, exact: bool) -> t
     sum.  All ``-inf`` (or empty, or all-zero-weight) slices give 0; ``+inf`` entries share
     the gradient evenly (1/k each); a NaN in the slice gives NaN throughout.
     """
+    scale = None
+    if b is not None:
+        # weights of any magnitude (1e-300, say) times e^(x - m) underflow: scale them by a
+        # power of two that brings the largest to about 1 (exact; P does not change, E does)
+        mag = xp.where(xp.isfinite(b) & (b != 0), xp.abs(b), 1.0)
+        top = xp.max(mag, axis=-1, keepdims=True)
+        k = xp.clip(xp.floor(xp.log2(top)), -1000.0, 1000.0)
+        scale = xp.where(k <= 0, 1.0 / _pow2(xp, xp.minimum(k, 0.0)), _pow2(xp, -xp.maximum(k, 0.0)))
+        b = b * scale
     sh = shift_terms(xp, x, b, None, exact)
-    if exact:
-        s_hi, s_lo = _dd.sum_last(xp, sh.t_hi, sh.t_lo)
-    else:
-        s_hi = xp.sum(sh.t_hi, axis=-1)
-        s_lo = xp.zeros_like(s_hi)
+    # the same sum as the forward pass (weighted terms near the pivot carry their main part
+    # in t_lo: b + b expm1(d), so t_lo is never dropped when it is there)
+    s_hi, s_lo = _sum(xp, sh, exact, b is None)
     s_hi, s_lo = s_hi[..., None], s_lo[..., None]
-    zero = s_hi == 0
+    zero = (s_hi + s_lo) == 0
     den_hi = xp.where(zero, 1.0, s_hi)
     den_lo = xp.where(zero, 0.0, s_lo)
-    t_lo = sh.t_lo if sh.t_lo is not None else xp.zeros_like(sh.t_hi)
-    if exact:
+    if exact or sh.t_lo is not None:
+        t_lo = sh.t_lo if sh.t_lo is not None else xp.zeros_like(sh.t_hi)
         p_hi, p_lo = _dd.div(xp, sh.t_hi, t_lo, den_hi, den_lo)
     else:
-        p_hi = sh.t_hi / den_hi
+        p_hi = sh.t_hi / (den_hi + den_lo)
         p_lo = xp.zeros_like(p_hi)
     count = xp.sum(xp.astype(sh.is_pinf, p_hi.dtype), axis=-1, keepdims=True)
     share = 1.0 / xp.where(count == 0, 1.0, count)
@@ -221,13 +229,27 @@ def weighted_softmax(xp: Namespace, x: Array, b: Array | None, exact: bool) -> t
     fin_x = xp.isfinite(x)
     d = xp.where(fin_x, x, sh.m) - sh.m
     e = xp.where(fin_x, xp.exp(d), 0.0)
-    big_e = e / den_hi
+    big_e = e / (den_hi + den_lo)
     b_safe = xp.where(b == 0, 1.0, b)
     big_e = xp.where(sh.is_pinf, share / b_safe, big_e)
     big_e = xp.where(sh.inf_pos & ~sh.is_pinf, 0.0, big_e)
     big_e = xp.where(zero & ~sh.inf_pos, 0.0, big_e)
     big_e = xp.where(bad, xp.nan, big_e)
-    return p_hi, p_lo, big_e
+    return p_hi, p_lo, big_e * scale
+
+
+def _sum(xp: Namespace, sh: Any, exact: bool, unweighted: bool) -> tuple[Array, Array]:
+    """Sum of the shifted terms over the last axis, ``(hi, lo)``.
+
+    Weighted sums go through the forward kernel's ``sum_terms`` (its terms near the pivot
+    keep their main part in ``t_lo``).  Unweighted ones are a plain double-double sum in
+    exact mode: ``sum_terms`` then also recomputes a subnormal rest from ``d_lo``, which is
+    not small for entries whose ``x - max`` is huge (1e63 apart: a rest of -5e-300 where the
+    exact one is 0), and the gradient needs none of that.
+    """
+    if unweighted and exact:
+        return _dd.sum_last(xp, sh.t_hi, sh.t_lo)
+    return sum_terms(xp, sh, exact)  # type: ignore[no-any-return]
 
 
 def residual_softmax(xp: Namespace, x: Array, y: Array, exact: bool) -> Array:
@@ -301,14 +323,83 @@ def _keep_nan(xp: Namespace, y: Array, out: Array) -> Array:
 # ---------------------------------------------------------------- losses
 
 
+# Cody-Waite split of log(2) (fdlibm's): k * _LN2_HI is exact for |k| < 2000
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_INV_LN2 = 1.44269504088896338700e00
+
+
+def exp_dd(xp: Namespace, a: Array) -> tuple[Array, Array]:
+    """``e^a`` as a double-double pair, relative error about ``2**-70``, for ``a <= 0``.
+
+    The library ``exp`` is within an ULP, which is not enough where a result cancels
+    against another term (``sigma(x) - y`` for a soft label near ``sigma(x)``).  Here
+    ``a = k log 2 + r`` with ``|r| <= log(2)/2`` carried exactly (Cody-Waite), ``e^r`` is
+    ``1 + r + r^2/2 + r^3/6 + r^4/24`` in double-double plus the rest of its Taylor series in
+    float64 (below ``5e-5``, so its rounding costs ``2**-67`` at most), and ``2**k`` scales
+    exactly.  ``-inf`` gives 0; results below the normal range lose their low part.
+    """
+    fin = xp.isfinite(a)
+    a_s = xp.where(fin, xp.maximum(a, -1075.0), 0.0)
+    k = xp.round(a_s * _INV_LN2)
+    r1 = a_s - k * _LN2_HI  # exact: k * _LN2_HI has trailing zeros
+    r_hi, r_lo = _dd.two_sum(r1, -k * _LN2_LO)
+    zeros = xp.zeros_like(r_hi)
+    r2 = _dd.mul(xp, r_hi, r_lo, r_hi, r_lo)
+    r3 = _dd.mul(xp, *r2, r_hi, r_lo)
+    r4 = _dd.mul(xp, *r2, *r2)
+    # the Taylor tail sum_{n >= 5} r^n / n!, Horner in float64 up to r^17 / 17! (< 2**-75)
+    poly = zeros
+    for n in range(17, 5, -1):
+        poly = (poly + 1.0 / math.factorial(n)) * r_hi
+    tail = r_hi**5 * (1.0 / 120.0 + poly)
+    s = _dd.add(r4[0], r4[1], zeros, zeros)
+    s = _dd.div(xp, s[0], s[1], 24.0 + zeros, zeros)
+    s = _dd.add(*s, tail, zeros)
+    t3 = _dd.div(xp, r3[0], r3[1], 6.0 + zeros, zeros)
+    s = _dd.add(*s, *t3)
+    s = _dd.add(*s, r2[0] * 0.5, r2[1] * 0.5)
+    s = _dd.add(*s, r_hi, r_lo)
+    s = _dd.add(*s, 1.0 + zeros, zeros)
+    # 2**k in two exact halves (2**k alone underflows to 0 below k = -1074)
+    k1 = xp.floor(k / 2.0)
+    f1, f2 = _pow2(xp, k1), _pow2(xp, k - k1)
+    hi, lo = (s[0] * f1) * f2, (s[1] * f1) * f2
+    hi = xp.where(fin, hi, xp.where(a > 0, a, 0.0))
+    lo = xp.where(fin, lo, 0.0)
+    return xp.where(xp.isnan(a), a, hi), lo
+
+
+def _pow2(xp: Namespace, k: Array) -> Array:
+    """``2**k`` for integral ``k`` in [-1022, 0], exactly: a product of ``2**-(2**j)`` factors.
+
+    (``pow(2, k)`` is not exact on every backend: XLA evaluates it through exp and log.)
+    """
+    n = -k
+    out = xp.ones_like(k)
+    for j in range(10, -1, -1):
+        step = float(2**j)
+        take = n >= step
+        out = xp.where(take, out * 2.0 ** -(2**j), out)  # (a where of two scalars is float32 on torch)
+        n = n - xp.where(take, step, 0.0)
+    return out
+
+
 def sigmoid_dd(xp: Namespace, x: Array, exact: bool) -> tuple[Array, Array]:
-    """``sigma(x)`` as ``(hi, lo)``: the quotient ``num / (1 + e)`` in double-double."""
-    e = xp.exp(-xp.abs(x))
-    num = xp.where(x >= 0, xp.ones_like(e), e)
+    """``sigma(x)`` as ``(hi, lo)``: ``num / (1 + e)``, ``e = e^-|x|``, in double-double.
+
+    In ``exact`` mode ``e`` itself is a double-double (``exp_dd``): the pair is then
+    accurate to about ``2**-70`` relative, far below one rounding of the result.
+    """
     if not exact:
+        e = xp.exp(-xp.abs(x))
+        num = xp.where(x >= 0, xp.ones_like(e), e)
         return num / (1.0 + e), xp.zeros_like(e)
-    den_hi, den_lo = _dd.fast_two_sum(xp.ones_like(e), e)
-    hi, lo = _dd.div(xp, num, xp.zeros_like(e), den_hi, den_lo)
+    e_hi, e_lo = exp_dd(xp, -xp.abs(x))
+    one, zero = xp.ones_like(e_hi), xp.zeros_like(e_hi)
+    pos = x >= 0
+    den_hi, den_lo = _dd.add(one, zero, e_hi, e_lo)
+    hi, lo = _dd.div(xp, xp.where(pos, one, e_hi), xp.where(pos, zero, e_lo), den_hi, den_lo)
     return xp.where(xp.isnan(x), x, hi), xp.where(xp.isnan(x), 0.0, lo)
 
 
@@ -458,11 +549,7 @@ def cross_entropy_partials(
 def _neg_log_softmax(xp: Namespace, x: Array, exact: bool) -> Array:
     # -log p_c = log S - (x_c - m), the subtraction carried exactly (as the loss kernel does)
     sh = shift_terms(xp, x, None, None, exact)
-    if exact:
-        s_hi, s_lo = _dd.sum_last(xp, sh.t_hi, sh.t_lo)
-    else:
-        s_hi = xp.sum(sh.t_hi, axis=-1)
-        s_lo = xp.zeros_like(s_hi)
+    s_hi, s_lo = _sum(xp, sh, exact, True)
     big_l = _log_abs(xp, s_hi, s_lo)[..., None]
     fin_l = xp.where(xp.isfinite(big_l), big_l, 0.0)
     n_hi, n_lo = _dd.two_sum(fin_l, -sh.d_hi)

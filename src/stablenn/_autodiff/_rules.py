@@ -296,10 +296,12 @@ class Normalise(Rule):
     y_j``, the form of ``y (g - u)`` in which the complement ``1 - y_i`` is the sum of the
     other outputs: the diagonal of the Jacobian, ``y_i (1 - y_i)``, keeps its digits when
     ``y_i`` rounds to 1.  log_softmax: ``dx = g Q - p (G - g)`` with ``p = e^y (1 + q)``,
-    ``Q = 1 - p = -expm1(y) - e^y q`` and ``G = sum_j g_j``.  The residual (``y``'s rounding
-    error for softmax, the relative correction ``q`` of ``e^y`` for log_softmax) is kept at
-    half the output's width by default: less memory than the input, and enough, since it
-    only has to carry the few bits that ``exp`` amplifies.
+    ``1 - p`` from ``log_softmax_from_saved`` and ``G = sum_j g_j``.  The residual (``y``'s
+    rounding error for softmax; for log_softmax the rounding error of ``y``, or in float64
+    the relative correction ``q`` of ``e^y``) is kept at half the output's width by
+    default: less memory than the input, and enough, since it only has to carry the few
+    bits that ``exp`` amplifies.  float64 log_softmax keeps ``q`` in float64: where ``p``
+    rounds to 1, ``q`` is all of ``1 - p``.
     """
 
     arrays = ("x", "shift")

@@ -1,0 +1,199 @@
+"""Item 2 of issue 4: gradient accuracy against mpmath, within the budget table.
+
+Elementwise derivatives come from the audit's oracle (``stablenn.audit._oracle.derivative``,
+correctly rounded).  The vector gradients use references written here with the identities
+``1 - p_k = sum_{j != k} p_j`` and ``1 - sigma(x) = sigma(-x)``, so that nothing cancels in
+mpmath either (the oracle's ``softmax_vjp`` and ``bce_grad`` evaluate ``s (g - <g, s>)`` and
+``sigma(x) - y`` as written and return 0 where a saturated term needs more than their
+precision: the test ``test_references_do_not_cancel`` shows one such case).  Each is rounded
+once with the audit's exact rounding.  Budgets: ``budget(f, dtype, kind="grad")``.
+
+The gradients are taken through PyTorch (stablenn's ``torch.autograd.Function`` rules); the
+JAX rules share the derivative kernels and are checked at the hard points below.  The full
+table over thousands of inputs, with the peers, is ``benchmarks/gradient_audit.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+from stablenn._autodiff import gradient_impls
+from stablenn.audit import _oracle, _sampler
+from stablenn.audit._budgets import budget
+from stablenn.audit._ulp import round_mpf, ulp_distance
+
+DTYPES = ["float32", "float64"]
+ELEMENTWISE = [
+    "sigmoid",
+    "tanh",
+    "log_sigmoid",
+    "softplus",
+    "logit",
+    "sigmoid_grad",
+    "tanh_grad",
+    "sigmoid_grad_from_output",
+    "tanh_grad_from_output",
+    "sigmoid_via_tanh",
+    "tanh_via_sigmoid",
+]
+_KIND = {"logit": "probability", "sigmoid_grad_from_output": "probability", "tanh_grad_from_output": "unit"}
+
+
+def max_ulp(got: np.ndarray, exact: np.ndarray, dtype: str) -> float:
+    keep = np.isfinite(np.asarray(exact, dtype=np.float64))
+    got = np.asarray(got, dtype=np.float64)[keep].astype(dtype)
+    return float(np.max(ulp_distance(got, np.asarray(exact)[keep], dtype), initial=0.0))
+
+
+# ---------------------------------------------------------------- references
+
+
+def _probs(x: np.ndarray) -> list[mpmath.mpf]:
+    xs = [mpmath.mpf(float(v)) for v in x]
+    m = max(xs)
+    t = [mpmath.exp(v - m) for v in xs]
+    s = mpmath.fsum(t)
+    return [v / s for v in t]
+
+
+def ref_onehot(name: str, x: np.ndarray, k: int, dtype: str) -> np.ndarray:
+    """Row k of the Jacobian: softmax p_k (delta_ik - p_i); log_softmax delta_ik - p_i."""
+    with mpmath.workprec(256):
+        p = _probs(x)
+        rest = mpmath.fsum(p[:k] + p[k + 1 :])  # 1 - p_k, without cancellation
+        if name == "softmax":
+            vals = [p[k] * rest if i == k else -p[k] * p[i] for i in range(len(p))]
+        else:
+            vals = [rest if i == k else -p[i] for i in range(len(p))]
+        return np.array([round_mpf(v, dtype) for v in vals])
+
+
+def ref_ce(x: np.ndarray, t: int, dtype: str) -> np.ndarray:
+    with mpmath.workprec(256):
+        p = _probs(x)
+        rest = mpmath.fsum(p[:t] + p[t + 1 :])
+        return np.array([round_mpf(-rest if i == t else p[i], dtype) for i in range(len(p))])
+
+
+def ref_lse(x: np.ndarray, dtype: str) -> np.ndarray:
+    with mpmath.workprec(256):
+        return np.array([round_mpf(v, dtype) for v in _probs(x)])
+
+
+def ref_bce(x: float, y: float, dtype: str) -> float:
+    """(1 - y) sigma(x) - y sigma(-x), the precision raised until the difference is resolved."""
+    prec = 256
+    while True:
+        with mpmath.workprec(prec):
+            a = (1 - mpmath.mpf(y)) / (1 + mpmath.exp(-mpmath.mpf(x)))
+            c = mpmath.mpf(y) / (1 + mpmath.exp(mpmath.mpf(x)))
+            v = a - c
+            if a == 0 or c == 0 or abs(v) > max(a, c) * mpmath.mpf(2) ** (80 - prec) or prec > 1 << 14:
+                return 0.0 if v == 0 else round_mpf(v, dtype)
+        prec *= 4
+
+
+def test_references_do_not_cancel() -> None:
+    # d softmax_2 / dx_2 at x = (-2.83, 1.70, 738.39): p_2 (1 - p_2) ~ e^-736.7 = 1.16e-320
+    # (subnormal); s (g - <g, s>) as written needs over 1000 bits to see it
+    x = np.array([-2.82828974, 1.69740612, 738.3875168546126])
+    with mpmath.workprec(2000):
+        p = _probs(x)
+        exact = round_mpf(p[2] * (1 - p[2]), "float64")
+    assert exact > 0
+    assert ref_onehot("softmax", x, 2, "float64")[2] == exact
+
+
+# ---------------------------------------------------------------- elementwise
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_elementwise_gradients_within_budget(name: str, dtype: str) -> None:
+    x = _sampler.sample_unary(dtype, 300, seed=11, kind=_KIND.get(name, "real"))
+    x = x[np.isfinite(x)]
+    exact = _oracle.derivative(name, x, dtype)
+    got = gradient_impls(name)["stablenn-torch"](x)
+    limit = budget(name, dtype, kind="grad")
+    assert limit is not None
+    assert max_ulp(got, exact, dtype) <= limit
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "softplus", "log_sigmoid"])
+def test_tails_where_peers_return_zero(name: str, dtype: str) -> None:
+    # the saturated tails, dense: from where autograd-from-the-output gives 0 to the end
+    top = 100.0 if dtype == "float32" else 700.0
+    x = np.concatenate([np.linspace(-top, -8.0, 40), np.linspace(8.0, top, 40)]).astype(dtype)
+    exact = _oracle.derivative(name, x, dtype)
+    for key in ("stablenn-torch", "stablenn-jax"):
+        got = gradient_impls(name)[key](x)
+        if key == "stablenn-jax":  # XLA flushes subnormals to zero on the CPU
+            normal = np.abs(exact.astype(np.float64)) >= np.finfo(dtype).tiny * 2.0**10
+            assert max_ulp(got[normal], exact[normal], dtype) <= 3  # XLA's exp: 1 ULP more
+        else:
+            assert max_ulp(got, exact, dtype) <= budget(name, dtype, kind="grad")  # type: ignore[operator]
+
+
+# ---------------------------------------------------------------- vectors and losses
+
+
+def _vectors(dtype: str, n: int, seed: int) -> list[np.ndarray]:
+    cases = _sampler.sample_vectors(dtype, n, seed=seed, max_len=40)
+    return [c.x for c in cases if np.isfinite(c.x).all()]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_logsumexp_gradient_within_budget(dtype: str) -> None:
+    f = gradient_impls("logsumexp")["stablenn-torch"]
+    worst = max(max_ulp(f(x), ref_lse(x, dtype), dtype) for x in _vectors(dtype, 24, 12))
+    assert worst <= budget("logsumexp", dtype, kind="grad")  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_normaliser_jacobian_rows_within_budget(name: str, dtype: str) -> None:
+    f = gradient_impls(name)["stablenn-torch"]
+    worst = 0.0
+    for x in _vectors(dtype, 24, 13):
+        for k in {int(np.argmax(x)), int(np.argmin(x))}:
+            g = np.zeros_like(x)
+            g[k] = 1.0
+            worst = max(worst, max_ulp(f(x, g), ref_onehot(name, x, k, dtype), dtype))
+    assert worst <= budget(name, dtype, kind="grad")  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_gradient_within_budget(dtype: str) -> None:
+    f = gradient_impls("cross_entropy_with_logits")["stablenn-torch"]
+    worst = 0.0
+    for x in _vectors(dtype, 24, 14):
+        for t in {int(np.argmax(x)), int(np.argmin(x))}:
+            worst = max(worst, max_ulp(f(x, np.int64(t)), ref_ce(x, t, dtype), dtype))
+    assert worst <= budget("cross_entropy_with_logits", dtype, kind="grad")  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bce_gradient_within_budget(dtype: str) -> None:
+    x = _sampler.sample_unary(dtype, 200, seed=15)
+    x = x[np.isfinite(x)]
+    rng = np.random.default_rng(16)
+    f = gradient_impls("binary_cross_entropy_with_logits")["stablenn-torch"]
+    for y in (rng.integers(0, 2, size=x.size).astype(dtype), _sampler.sample_labels(dtype, x.size, seed=17)):
+        exact = np.array([ref_bce(float(a), float(b), dtype) for a, b in zip(x, y)])
+        assert max_ulp(f(x, y), exact, dtype) <= budget("binary_cross_entropy_with_logits", dtype, kind="grad")  # type: ignore[operator]
+
+
+def test_softmax_dominant_gradient_on_jax_too() -> None:
+    # the diagonal of a saturated softmax through jax.grad: JAX transposes our own VJP
+    x = np.array([40.0, 0.0, -3.0])
+    for name in ("softmax", "log_softmax"):
+        g = np.array([1.0, 0.0, 0.0])
+        exact = ref_onehot(name, x, 0, "float64")
+        got = gradient_impls(name)["stablenn-jax"](x, g)
+        assert max_ulp(got, exact, "float64") <= 2
+    assert math.isfinite(float(exact[0]))
