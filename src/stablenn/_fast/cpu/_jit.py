@@ -948,8 +948,16 @@ def _log_softmax_one(v: float, m: float, lh: float, ll: float) -> float:
 @jit
 def _log_softmax_apply(x: Any, lo: int, hi: int, out: Any, olo: int, m: float, lh: float, ll: float) -> None:
     _prefer_512()
-    for i in range(hi - lo):
-        out[_U(olo + i)] = _log_softmax_one(np.float64(x[_U(lo + i)]), m, lh, ll)
+    if _is64(x):
+        for i in range(hi - lo):
+            out[_U(olo + i)] = _log_softmax_one(np.float64(x[_U(lo + i)]), m, lh, ll)
+    else:
+        # float32: x - m is exact in float64 and (x - m) - L, both terms <= 0 apart from L's
+        # own error (2**-44 L), rounds once in float64, far below float32's half ULP
+        lf = lh + ll
+        for i in range(hi - lo):
+            v = np.float64(x[_U(lo + i)])
+            out[_U(olo + i)] = (v - m) - lf if v > -_INF else -_INF
 
 
 @jit(inline="always")
