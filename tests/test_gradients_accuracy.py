@@ -197,3 +197,30 @@ def test_softmax_dominant_gradient_on_jax_too() -> None:
         got = gradient_impls(name)["stablenn-jax"](x, g)
         assert max_ulp(got, exact, "float64") <= 2
     assert math.isfinite(float(exact[0]))
+
+
+def _ref_weighted(x: np.ndarray, b: np.ndarray, dtype: str) -> np.ndarray:
+    with mpmath.workprec(400):
+        t = [mpmath.mpf(float(bi)) * mpmath.exp(mpmath.mpf(float(xi))) for xi, bi in zip(x, b)]
+        s = mpmath.fsum(t)
+        return np.array([round_mpf(v / s, dtype) for v in t])
+
+
+@pytest.mark.parametrize("framework", ["stablenn-torch", "stablenn-jax"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_logsumexp_gradient_weights_that_cancel_exactly(framework: str, dtype: str) -> None:
+    # the +1/-1 terms cancel exactly and S = e^x2: the gradient is (r, -r, 1), r = e^(x0 - x2);
+    # a sum that recomputed a "tiny rest" from every other term gave S = 1.63 S
+    x = np.array([-17.48584, -17.48584, -16.330368], dtype=dtype)
+    b = np.array([1.0, -1.0, 1.0], dtype=dtype)
+    got = gradient_impls("logsumexp")[framework](x, b)
+    assert max_ulp(got, _ref_weighted(x, b, dtype), dtype) <= 2
+
+
+@pytest.mark.parametrize("framework", ["stablenn-torch", "stablenn-jax"])
+def test_logsumexp_gradient_tiny_weights(framework: str) -> None:
+    # weights near 1e-300 times e^-60 underflow unless the weights are rescaled first
+    x = np.array([0.0, -56.35922938375658, -3.0, -20.0])
+    b = np.array([4.86e-300, -1.0852219996395058e-299, 2.5e-300, -1.4e-300])
+    got = gradient_impls("logsumexp")[framework](x, b)
+    assert max_ulp(got, _ref_weighted(x, b, "float64"), "float64") <= 2

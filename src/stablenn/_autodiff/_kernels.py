@@ -196,8 +196,9 @@ def weighted_softmax(xp: Namespace, x: Array, b: Array | None, exact: bool) -> t
     if b is not None:
         # weights of any magnitude (1e-300, say) times e^(x - m) underflow: scale them by a
         # power of two that brings the largest to about 1 (exact; P does not change, E does)
-        mag = xp.where(xp.isfinite(b) & (b != 0), xp.abs(b), 1.0)
+        mag = xp.where(xp.isfinite(b) & (b != 0), xp.abs(b), 0.0)
         top = xp.max(mag, axis=-1, keepdims=True)
+        top = xp.where(top == 0, 1.0, top)
         k = xp.clip(xp.floor(xp.log2(top)), -1000.0, 1000.0)
         scale = xp.where(k <= 0, 1.0 / _pow2(xp, xp.minimum(k, 0.0)), _pow2(xp, -xp.maximum(k, 0.0)))
         b = b * scale
@@ -241,13 +242,15 @@ def weighted_softmax(xp: Namespace, x: Array, b: Array | None, exact: bool) -> t
 def _sum(xp: Namespace, sh: Any, exact: bool, unweighted: bool) -> tuple[Array, Array]:
     """Sum of the shifted terms over the last axis, ``(hi, lo)``.
 
-    Weighted sums go through the forward kernel's ``sum_terms`` (its terms near the pivot
-    keep their main part in ``t_lo``).  Unweighted ones are a plain double-double sum in
-    exact mode: ``sum_terms`` then also recomputes a subnormal rest from ``d_lo``, which is
-    not small for entries whose ``x - max`` is huge (1e63 apart: a rest of -5e-300 where the
-    exact one is 0), and the gradient needs none of that.
+    A double-double sum of ``t_hi`` and ``t_lo`` wherever the low parts exist (exact mode,
+    and weighted sums, whose terms near the pivot keep their main part in ``t_lo``);
+    otherwise the forward kernel's ``sum_terms`` (the pivot and the rest joined by TwoSum).
+    Not ``sum_terms`` in the first case: its recomputation of a "tiny rest" when the sum is
+    exactly 1 takes ``e^(d + 700)`` of every other term whatever its weight's sign and
+    whatever ``d_lo`` holds (x = (-17.49, -17.49, -16.33) with b = (1, -1, 1) gives S = 1.63
+    for the exact 1; x 1e63 apart gives a rest of -5e-300 for the exact 0).
     """
-    if unweighted and exact:
+    if exact or sh.t_lo is not None:
         return _dd.sum_last(xp, sh.t_hi, sh.t_lo)
     return sum_terms(xp, sh, exact)  # type: ignore[no-any-return]
 
