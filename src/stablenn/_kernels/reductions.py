@@ -37,6 +37,7 @@ class Shifted:
     inf_pos: Array | None  # slice holds a +inf term, shape (..., 1)
     inf_neg: Array | None  # slice holds a -inf term (negative weight times +inf), shape (..., 1)
     is_pinf: Array | None  # entries that are +inf terms
+    weighted: bool = False  # terms carry weights b
 
     @property
     def special(self) -> bool:
@@ -129,6 +130,7 @@ def shift_terms(
         inf_pos=any_(is_pinf),
         inf_neg=any_(is_ninf) if is_ninf is not None else xp.zeros_like(any_(is_pinf)),
         is_pinf=is_pinf,
+        weighted=b is not None,
     )
 
 
@@ -167,13 +169,15 @@ def _tiny_rest(xp: Namespace, sh: Shifted, s_hi: Array, s_lo: Array) -> Array:
     terms are recomputed as ``e^(d + 700)``, which is exact to add (``d + 700`` is exact for
     ``d`` in [-745, -690]) and normal, summed, and scaled back by ``e^-700`` in one rounding.
     """
+    if sh.weighted:  # the recomputation below has no weights: weighted sums keep their own
+        return s_lo
     tiny = (s_hi == 1.0) & (xp.abs(s_lo) < _TINY)
     if not _needed(xp, tiny):
         return s_lo
-    rest_terms = sh.d_hi < 0
+    rest_terms = (sh.d_hi < 0) & (sh.d_hi > -800.0)  # below -800 a term is 0 at any scale
     if sh.finite is not None:
         rest_terms = rest_terms & sh.finite
-    d = xp.where(rest_terms & (sh.d_hi > -800.0), sh.d_hi, -800.0)
+    d = xp.where(rest_terms, sh.d_hi, -800.0)
     e = xp.where(rest_terms, xp.exp(d + 700.0), 0.0)
     r_hi, r_lo = _dd.sum_last(xp, e, e * sh.d_lo)
     scaled = (r_hi + r_lo) * _EXP_M700
