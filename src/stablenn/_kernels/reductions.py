@@ -174,7 +174,9 @@ def _tiny_rest(xp: Namespace, sh: Shifted, s_hi: Array, s_lo: Array) -> Array:
     tiny = (s_hi == 1.0) & (xp.abs(s_lo) < _TINY)
     if not _needed(xp, tiny):
         return s_lo
-    rest_terms = (sh.d_hi < 0) & (sh.d_hi > -800.0)  # below -800 a term is 0 at any scale
+    # only terms that can be subnormal (e^-690 > 2^-1000 > the whole rest): a shift other than
+    # the maximum may leave terms near 1 that are not part of the rest
+    rest_terms = (sh.d_hi < -690.0) & (sh.d_hi > -800.0)  # below -800 a term is 0 at any scale
     if sh.finite is not None:
         rest_terms = rest_terms & sh.finite
     d = xp.where(rest_terms, sh.d_hi, -800.0)
