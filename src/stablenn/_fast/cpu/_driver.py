@@ -41,6 +41,17 @@ _POOL: tuple[int, int, ThreadPoolExecutor] | None = None
 _POOL_LOCK = threading.Lock()
 
 
+def _after_fork_in_child() -> None:
+    # the parent's pool threads do not exist here, and its lock may have been held
+    global _POOL, _POOL_LOCK
+    _POOL = None
+    _POOL_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def threads() -> int:
     """Threads the kernels use (``STABLENN_NUM_THREADS``, default: the usable cores)."""
     if THREADS is not None:
