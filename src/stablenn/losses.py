@@ -103,7 +103,9 @@ def binary_cross_entropy_with_logits(
     if tuple(y.shape) != shape:
         raise msg.targets_same_shape(shape, tuple(y.shape))
     dtype = xp.result_type(*(a.dtype for a in (x, y, w, pw) if a is not None))
-    x, y = xp.astype(x, dtype), xp.astype(y, dtype)
+    # cast only where the dtype differs: a same-dtype astype copies the whole input
+    x = x if x.dtype == dtype else xp.astype(x, dtype)
+    y = y if y.dtype == dtype else xp.astype(y, dtype)
     if w is not None:
         w = broadcast_to(xp, xp.astype(w, dtype), shape, "weight", "logits")
     if pw is not None:
@@ -252,7 +254,7 @@ def cross_entropy_with_logits(
         if tuple(w.shape) != (n_classes,):
             raise msg.weight_shape("weight", f"({n_classes},), one weight per class", tuple(w.shape))
         dtype = xp.result_type(dtype, w.dtype)
-    x = xp.astype(x, dtype)
+    x = x if x.dtype == dtype else xp.astype(x, dtype)  # no copy when the dtype already matches
     xl, _ = move_last(xp, x, (ax,))
     work = work_dtype(xp, x)
     exact = work == dtype
