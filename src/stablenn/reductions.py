@@ -9,7 +9,7 @@ from . import _autodiff, _blocking, _dispatch
 from . import _messages as msg
 from ._dtypes import floating, work_dtype
 from ._kernels import reductions as k
-from ._namespace import Array, Namespace, backend_name, namespace, quiet, scalar_if_numpy
+from ._namespace import Array, Namespace, backend_name, device, namespace, quiet, scalar_if_numpy
 from ._validation import (
     all_finite,
     axes,
@@ -156,8 +156,8 @@ def logsumexp(
             bw = None if bl is None else xp.astype(bl, work)
             sw = None if sl is None else xp.astype(sl, work)
             if xl.shape[-1] == 0:  # an empty sum: log 0 = -inf, sign 0
-                res = xp.full(kept, -xp.inf, dtype=work, device=_dev(xf))
-                sign = xp.zeros(kept, dtype=work, device=_dev(xf))
+                res = xp.full(kept, -xp.inf, dtype=work, device=device(xf))
+                sign = xp.zeros(kept, dtype=work, device=device(xf))
             else:
                 res, sign = _logsumexp_last(xp, xw, bw, sw, exact, kept)
             if not return_sign:
@@ -384,7 +384,7 @@ def _shift(
     if _is_number(shift):
         if not math.isfinite(shift):
             raise msg.shift_not_finite(shift)
-        a = xp.asarray(shift, dtype=like.dtype, device=_dev(like))
+        a = xp.asarray(shift, dtype=like.dtype, device=device(like))
     else:
         a = xp.astype(floating(xp, shift, "shift"), like.dtype)
         finite_scalar_check(xp, a)
@@ -409,9 +409,3 @@ def _broadcasts(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
         if s not in (1, t):
             return False
     return True
-
-
-def _dev(x: Array) -> Any:
-    from ._namespace import device
-
-    return device(x)

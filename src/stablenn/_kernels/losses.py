@@ -7,7 +7,7 @@ a second rounding; ``reduce`` rounds once at the end.
 
 from __future__ import annotations
 
-from .._namespace import Array, Namespace
+from .._namespace import Array, Namespace, device
 from . import _dd
 from .reductions import _log_abs, shift_terms, sum_terms
 
@@ -100,7 +100,7 @@ def cross_entropy_index(
     sh = shift_terms(xp, x, None, None, exact)
     s_hi, s_lo = sum_terms(xp, sh, exact)
     big_l = _log_abs(xp, s_hi, s_lo)  # log sum e^{x - m} >= 0
-    classes = xp.arange(n_classes, dtype=target.dtype, device=_device(x))
+    classes = xp.arange(n_classes, dtype=target.dtype, device=device(x))
     onehot = classes == target[..., None]
     zeros = xp.zeros_like(sh.d_hi)
     finite_l = xp.where(xp.isfinite(big_l), big_l, 0.0)
@@ -130,7 +130,7 @@ def cross_entropy_index(
         if smoothing == 1.0:  # the class term has weight 0 (and must not give 0 * inf)
             hi, lo = xp.zeros_like(hi), xp.zeros_like(lo)
         else:
-            hi, lo = _mul(xp, exact, hi, lo, xp.asarray(1.0 - smoothing, dtype=x.dtype, device=_device(x)) + zeros[..., 0])
+            hi, lo = _mul(xp, exact, hi, lo, xp.asarray(1.0 - smoothing, dtype=x.dtype, device=device(x)) + zeros[..., 0])
         th, tl = nl_hi, nl_lo
         if weight is not None:
             # a zero weight removes a class even where -log p_c is infinite
@@ -253,9 +253,3 @@ def reduce(
         return hi + lo
     s_hi, s_lo = partial_sum(xp, hi, lo, exact)
     return finish_sum(xp, s_hi, s_lo, denominator, exact)
-
-
-def _device(x: Array) -> object:
-    from .._namespace import device
-
-    return device(x)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from math import factorial
 
-from .._namespace import Array, Namespace
+from .._namespace import Array, Namespace, device
 from . import _dd
 from .reductions import _log_abs, shift_terms, sum_terms
 
@@ -63,7 +63,7 @@ def is_float64(xp: Namespace, a: Array) -> bool:
 
 def empty(xp: Namespace, shape: tuple[int, ...], like: Array) -> State:
     """The state of no terms at all: ``log 0 = -inf``, sign 0."""
-    zero = xp.zeros(shape, dtype=like.dtype, device=_device(like))
+    zero = xp.zeros(shape, dtype=like.dtype, device=device(like))
     no = zero != zero
     return State(zero, zero, zero, no, no, no, zero)
 
@@ -447,9 +447,3 @@ def exp_dd(xp: Namespace, d_hi: Array, d_lo: Array) -> tuple[Array, Array]:
     e_hi = xp.where(tiny, 0.0, e_hi * two_k)
     e_lo = xp.where(tiny, 0.0, e_lo * two_k)
     return e_hi, e_lo
-
-
-def _device(x: Array) -> object:
-    from .._namespace import device
-
-    return device(x)
