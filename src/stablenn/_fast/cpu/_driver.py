@@ -321,9 +321,6 @@ def weight_row(w: Any, shape: tuple[int, ...], dtype: Any) -> np.ndarray | None:
     return None
 
 
-_OVERFLOW_SCALE = 2.0**-64
-
-
 def _reduce(
     sh: float, sl: float, spec: float, reduction: str, den: float | None, dtype: Any, scale: float = 1.0
 ) -> Any:
@@ -339,9 +336,12 @@ def _reduce(
             total = sh + sl
         elif dtype == np.float64 and math.isfinite(sh) and den != 0.0:
             qh = sh / den
-            p, e = _two_prod(qh, den)
-            r = ((sh - p) - e) + sl
-            total = qh + r / den
+            if math.isfinite(qh):
+                p, e = _two_prod(qh, den)
+                r = ((sh - p) - e) + sl
+                total = qh + r / den
+            else:  # a mean beyond the format (weights below 1)
+                total = qh
         else:
             total = float(np.float64(sh + sl) / np.float64(den))
     return np.asarray(total, dtype=dtype)[()]  # a NumPy scalar, as the plain path returns
@@ -380,17 +380,31 @@ def binary_cross_entropy_with_logits(x: np.ndarray, y: np.ndarray, w: Any, pw: A
     args = (_ro(x.reshape(-1)), _ro(y.reshape(-1)), _ro(wv), _ro(pwv), out.reshape(-1), write)
     rows = n // period
     scale = 1.0
-    acc = np.array(run_tasks(J.bce, rows, n, *args, scale) if n else [(0.0, 0.0, 0.0)])
+    acc = np.array(run_tasks(J.bce, rows, n, *args, scale) if n else [(0.0, 0.0, 0.0, 0.0)])
     sh, sl = _dd_total(acc[:, 0], acc[:, 1])
-    if reduction == "mean" and not math.isfinite(sh) and not acc[:, 2].sum():
-        # finite losses whose sum overflows: sum them scaled, divide, scale back
-        scale = _OVERFLOW_SCALE
+    nspec, nover = int(acc[:, 2].sum()), int(acc[:, 3].sum())
+    wb = np.broadcast_to(np.ones((), x.dtype) if w is None else w, shape)
+    pwb = np.broadcast_to(np.ones((), x.dtype) if pw is None else pw, shape)
+    if write and nover:
+        # weighted losses of finite entries that overflowed in an intermediate step
+        flat_out = out.reshape(-1)
+        with np.errstate(all="ignore"):
+            fin_in = (np.isfinite(x) & np.isfinite(y) & np.isfinite(wb) & np.isfinite(pwb)).reshape(-1)
+        idx = np.flatnonzero(fin_in & ~np.isfinite(flat_out))
+        take = lambda a: np.ascontiguousarray(a.reshape(-1)[idx], dtype=np.float64)  # noqa: E731
+        fixed = np.empty(idx.size)
+        J.bce_rescue(take(x), take(y), take(wb), take(pwb), pw is not None, fixed)
+        flat_out[idx] = fixed
+    if not write and (nover or not math.isfinite(sh)):
+        # finite losses whose sum (or a weighted loss itself) overflows: every loss formed
+        # at a power-of-two scale, summed, divided, scaled back once
+        scale = _rescue_scale(w, pw)
         acc = np.array(run_tasks(J.bce, rows, n, *args, scale))
         sh, sl = _dd_total(acc[:, 0], acc[:, 1])
+        if int(acc[:, 3].sum()):  # still beyond the format at that scale
+            sh, sl = math.inf, 0.0
     spec = 0.0
-    if acc[:, 2].sum():
-        wb = np.broadcast_to(np.ones(1, x.dtype) if w is None else w, shape)
-        pwb = np.broadcast_to(np.ones(1, x.dtype) if pw is None else pw, shape)
+    if nspec:
         work, exact = (np.float64, x.dtype == np.float64)
         idx = np.flatnonzero(~(np.isfinite(x) & np.isfinite(y) & np.isfinite(wb) & np.isfinite(pwb)).reshape(-1))
         take = lambda a: np.ascontiguousarray(a.reshape(-1)[idx], dtype=work)  # noqa: E731
@@ -401,27 +415,41 @@ def binary_cross_entropy_with_logits(x: np.ndarray, y: np.ndarray, w: Any, pw: A
         if write:
             out.reshape(-1)[idx] = hi + lo
         fin = np.isfinite(hi)
-        if int(acc[:, 2].sum()) != idx.size:  # a non-finite loss from finite inputs: all plain
-            return _plain_bce(x, y, w, pw, reduction)
-        sh, sl = _dd_total(np.concatenate([[sh], hi[fin]]), np.concatenate([[sl], lo[fin]]))
+        sh, sl = _dd_total(np.concatenate([[sh], hi[fin] * scale]), np.concatenate([[sl], lo[fin] * scale]))
         spec = float(np.sum(hi[~fin]))
     if write:
         return out
     return _reduce(sh, sl, spec, reduction, float(n) if reduction == "mean" else None, x.dtype, scale)
 
 
-def _plain_bce(x: np.ndarray, y: np.ndarray, w: Any, pw: Any, reduction: str) -> np.ndarray:
-    from ... import _dispatch
-    from ...losses import binary_cross_entropy_with_logits as public
+def _dd_total(hs: Any, ls: Any) -> tuple[float, float]:
+    """Exact-enough double-double sum of a few (hi, lo) pairs; an infinite or NaN part
+    decides the total as plain addition would, a finite total beyond the format is inf."""
+    vals = [float(v) for v in list(hs) + list(ls)]
+    if not all(math.isfinite(v) for v in vals):
+        # a partial sum that overflowed carries a NaN low part (inf - inf in TwoSum): the
+        # high parts decide
+        with np.errstate(all="ignore"):
+            return float(np.sum(np.asarray(hs, dtype=np.float64))), 0.0
+    try:
+        s = math.fsum(vals)
+    except OverflowError:  # the exact total exceeds the format
+        return math.copysign(math.inf, math.fsum(v * 2.0**-64 for v in vals)), 0.0
+    return s, math.fsum([*vals, -s])
 
-    with _dispatch.plain_only():
-        return public(x, y, weight=w, pos_weight=pw, reduction=reduction)  # type: ignore[no-any-return]
 
-
-def _dd_total(hs: np.ndarray, ls: np.ndarray) -> tuple[float, float]:
-    """Exact-enough double-double sum of a few (hi, lo) pairs."""
-    s = math.fsum(list(hs) + list(ls))
-    return s, math.fsum(list(hs) + list(ls) + [-s])
+def _rescue_scale(*weights: Any) -> float:
+    """The power of two that brings a sum of losses overflowing at scale 1 back into range:
+    2**-64, times 2**-e for weights up to 2**e (each weight can lift a loss above the
+    format by its own exponent)."""
+    e = 64
+    for w in weights:
+        if w is not None and np.size(w):
+            with np.errstate(all="ignore"):
+                big = float(np.max(np.abs(np.asarray(w, dtype=np.float64)), initial=0.0))
+            if math.isfinite(big) and big > 1.0:
+                e += math.frexp(big)[1]
+    return 2.0 ** -min(e, 900)
 
 
 def cross_entropy_with_logits(
@@ -436,7 +464,7 @@ def cross_entropy_with_logits(
     else:
         blocks = [(index, block, targets[index]) for index, block in row_blocks(x)]
     out = np.empty(x.shape[:-1], x.dtype) if write else None
-    for scale in (1.0, _OVERFLOW_SCALE):
+    for scale in (1.0, _rescue_scale(w)):
         parts = []
         for index, block, t in blocks:
             part = _ce_block(block, t, *opts, scale)
@@ -447,8 +475,9 @@ def cross_entropy_with_logits(
             return out
         sh, sl = _dd_total(np.array([p[0] for p in parts]), np.array([p[1] for p in parts]))
         spec = float(sum(p[4] for p in parts))
-        # finite losses whose sum overflows: sum them scaled, divide, scale back
-        if reduction != "mean" or math.isfinite(sh) or scale != 1.0 or spec != 0.0:
+        # finite losses whose sum overflows: sum them scaled, divide, scale back (every
+        # loss is formed at that scale: a single weighted loss may exceed the format)
+        if math.isfinite(sh) or scale != 1.0 or spec != 0.0:
             break
     wh, wl = _dd_total(np.array([p[2] for p in parts]), np.array([p[3] for p in parts]))
     den = wh + wl if reduction == "mean" else None

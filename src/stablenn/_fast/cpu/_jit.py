@@ -215,6 +215,13 @@ _R_EXP = 600
 _R_SCALE = 2.0**600
 _R_UNSCALE = 2.0**-600
 
+# A loss that overflows in some intermediate step (a weight times a softplus near the
+# largest float, x - m beyond it, a label-smoothing sum) is computed again with every term
+# scaled by 2**-64 (exact: a power of two) and scaled back once: the result is then inf
+# only where the exact loss exceeds the format.
+_RESCUE = 2.0**-64
+_UNRESCUE = 2.0**64
+
 # lanes per vectorised loop (8 AVX-512 registers of float64: enough independent chains to
 # hide the latency of the TwoSum accumulation) and entries per block (16 KiB of float64)
 L = 64
@@ -942,7 +949,10 @@ def _log_softmax_one(v: float, m: float, lh: float, ll: float) -> float:
     dh, dl = _two_sum(v, -m)
     yh, yl = _two_sum(dh, -lh)
     y = yh + (yl + (dl - ll))
-    return y if v > -_INF else -_INF
+    # x - m beyond the largest float (x near -max, m near +max): the exact log p is below
+    # -max by more than half an ULP, so -inf is its correct rounding (TwoSum's low part
+    # would be NaN there)
+    return y if (v > -_INF and dh > -_INF) else -_INF
 
 
 @jit
@@ -1201,10 +1211,13 @@ def _elementwise_range_impl(kind, x, out, lo, hi):  # type: ignore[no-untyped-de
 
 
 @jit(inline="always")
-def _bce64(v: float, y: float, w: float, pw: float, has_pw: bool) -> tuple[float, float]:
+def _bce64(v: float, y: float, w: float, pw: float, has_pw: bool, s: float) -> tuple[float, float]:
     # loss = pw y softplus(-x) + (1 - y) softplus(x), times w: both terms >= 0 for y in
     # [0, 1], so nothing cancels (the sheet's max(x, 0) - x y + log1p(e^-|x|) loses the
-    # digits of (1 - y) x for soft labels).  Every step in double-double; x finite.
+    # digits of (1 - y) x for soft labels).  Every step in double-double; x finite.  The
+    # loss comes out times s, a power of two applied to both softplus terms before the
+    # coefficients multiply them (so that pw y softplus(-x) w, above the largest float for
+    # |x| near it, still adds its scaled value to a mean that is finite).
     yh, yl, k = _exp_parts(-abs(v))
     eh = _ldexp(yh, k)
     el = _ldexp(yl, k)
@@ -1216,6 +1229,7 @@ def _bce64(v: float, y: float, w: float, pw: float, has_pw: bool) -> tuple[float
     al = al + tl
     bh, bl = _two_sum(pos, th)
     bl = bl + tl
+    ah, al, bh, bl = ah * s, al * s, bh * s, bl * s
     if has_pw:
         c1h = y * pw
         c1l = _fma(y, pw, -c1h)
@@ -1238,7 +1252,7 @@ def _bce64(v: float, y: float, w: float, pw: float, has_pw: bool) -> tuple[float
         qh, ql = _dd_mul(ch, cl, yh, yl)
         if w != 1.0:
             qh, ql = _dd_mul(qh, ql, w, 0.0)
-        hh = _ldexp(qh + ql, k)
+        hh = _ldexp(qh + ql, k) * s
         hl = 0.0
     return hh, hl
 
@@ -1281,7 +1295,7 @@ def _bce32(v: float, y: float, w: float, pw: float) -> float:
 
 
 @jit
-def bce(x: Any, y: Any, wv: Any, pwv: Any, out: Any, write: bool, scale: float, t0: int, t1: int) -> tuple[float, float, float]:
+def bce(x: Any, y: Any, wv: Any, pwv: Any, out: Any, write: bool, scale: float, t0: int, t1: int) -> tuple[float, float, float, float]:
     """Binary cross-entropy of the rows ``t0..t1`` of contiguous ``x``, ``y`` (same layout;
     a row is ``period`` entries, the length of the weights, or 1 without them).
 
@@ -1289,32 +1303,36 @@ def bce(x: Any, y: Any, wv: Any, pwv: Any, out: Any, write: bool, scale: float, 
     value per position of the last axis (a scalar is given as such a row).  ``write``:
     store each loss in ``out`` (reduction 'none'); otherwise return the double-double sum
     of the losses times ``scale`` (a power of 2 below 1 where a plain sum overflowed
-    although the mean is finite).  The third value counts the special entries (non-finite
-    logits, labels or weights, or a non-finite loss), which the kernel leaves to the plain
-    path.
+    although the mean is finite; each loss is formed at that scale).  The third value
+    counts the special entries (non-finite logits, labels or weights), which the kernel
+    leaves to the plain path; the fourth the losses of finite entries that overflowed at
+    this scale (left out of the sum; written as they came out in ``out``).
     """
     period = max(wv.size, pwv.size, 1)
     lo = t0 * period
     hi = t1 * period
     if write:
-        return 0.0, 0.0, _bce_write(x, y, wv, pwv, out, lo, hi)
+        nspec, nover = _bce_write(x, y, wv, pwv, out, lo, hi)
+        return 0.0, 0.0, nspec, nover
     return _bce_sum(x, y, wv, pwv, lo, hi, scale)
 
 
 @jit(inline="always")
-def _bce_one(v: float, yy: float, w: float, pw: float, has_pw: bool, wide: bool) -> tuple[float, float, bool]:
+def _bce_one(v: float, yy: float, w: float, pw: float, has_pw: bool, wide: bool, s: float) -> tuple[float, float, bool, bool]:
+    """``s`` times the loss, whether an input is not finite, whether the loss overflowed."""
     special = not (abs(v) < _INF and abs(yy) < _INF and abs(w) < _INF and abs(pw) < _INF)
     vs = 0.0 if special else v
     if wide:
-        h, l = _bce64(vs, yy, w, pw, has_pw)
+        h, l = _bce64(vs, yy, w, pw, has_pw, s)
     else:
-        h = _bce32(vs, yy, w, pw)
+        h = _bce32(vs, yy, w, pw) * s  # in float64 from float32 data: no overflow
         l = 0.0
-    return h, l, special or not abs(h) < _INF
+    return h, l, special, not special and not abs(h) < _INF
 
 
 @jit(inline="always")
 def _bce_one_plain(v: float, yy: float, wide: bool) -> tuple[float, float, bool]:
+    # without weights a loss is at most |x| + log 2: it never overflows
     special = not (abs(v) < _INF and abs(yy) < _INF)
     vs = 0.0 if special else v
     if wide:
@@ -1322,22 +1340,24 @@ def _bce_one_plain(v: float, yy: float, wide: bool) -> tuple[float, float, bool]
     else:
         h = _bce32_plain(vs, yy)
         l = 0.0
-    return h, l, special or not abs(h) < _INF
+    return h, l, special
 
 
 @jit
-def _bce_write(x: Any, y: Any, wv: Any, pwv: Any, out: Any, lo: int, hi: int) -> float:
-    """Losses of ``x[lo:hi]`` into ``out``; returns the number of special entries (an
-    integer count: a floating-point sum would keep the loop from vectorising)."""
+def _bce_write(x: Any, y: Any, wv: Any, pwv: Any, out: Any, lo: int, hi: int) -> tuple[float, float]:
+    """Losses of ``x[lo:hi]`` into ``out``; returns the numbers of special entries and of
+    overflowed losses (integer counts: a floating-point sum would keep the loop from
+    vectorising)."""
     _prefer_512()
     wide = _is64(x)
     nspec = 0
+    nover = 0
     if wv.size == 0 and pwv.size == 0:
         for i in range(lo, hi):
             h, l, special = _bce_one_plain(np.float64(x[_U(i)]), np.float64(y[_U(i)]), wide)
             out[_U(i)] = h + l
             nspec += np.int64(special)
-        return float(nspec)
+        return float(nspec), 0.0
     period = max(wv.size, pwv.size)
     has_w = wv.size > 0
     has_pw = pwv.size > 0
@@ -1346,21 +1366,34 @@ def _bce_write(x: Any, y: Any, wv: Any, pwv: Any, out: Any, lo: int, hi: int) ->
             i = start + col
             w = np.float64(wv[_U(col)]) if has_w else 1.0
             pw = np.float64(pwv[_U(col)]) if has_pw else 1.0
-            h, l, special = _bce_one(np.float64(x[_U(i)]), np.float64(y[_U(i)]), w, pw, has_pw, wide)
+            h, l, special, over = _bce_one(np.float64(x[_U(i)]), np.float64(y[_U(i)]), w, pw, has_pw, wide, 1.0)
             out[_U(i)] = h + l
             nspec += np.int64(special)
-    return float(nspec)
+            nover += np.int64(over)
+    return float(nspec), float(nover)
 
 
 @jit
-def _bce_sum(x: Any, y: Any, wv: Any, pwv: Any, lo: int, hi: int, scale: float) -> tuple[float, float, float]:
-    """Double-double sum of the finite losses of ``x[lo:hi]`` times ``scale`` and the number
-    of special entries; ``L`` lanes of TwoSum accumulators."""
+def bce_rescue(x: Any, y: Any, w: Any, pw: Any, has_pw: bool, out: Any) -> None:
+    """float64 losses of finite entries that overflowed in an intermediate step, formed at
+    scale 2**-64 and scaled back once (inf only where the exact loss exceeds the format);
+    ``w`` and ``pw`` are the weights of each entry."""
+    for i in range(x.size):
+        h, l = _bce64(x[i], y[i], w[i], pw[i], has_pw, _RESCUE)
+        out[i] = (h + l) * _UNRESCUE
+
+
+@jit
+def _bce_sum(x: Any, y: Any, wv: Any, pwv: Any, lo: int, hi: int, scale: float) -> tuple[float, float, float, float]:
+    """Double-double sum of the finite losses of ``x[lo:hi]`` times ``scale``, the number
+    of special entries and the number of overflowed losses; ``L`` lanes of TwoSum
+    accumulators."""
     _prefer_512()
     wide = _is64(x)
     ah = np.zeros(L)
     al = np.zeros(L)
     ns = np.zeros(L)
+    no = np.zeros(L)
     has_w = wv.size > 0
     has_pw = pwv.size > 0
     period = max(wv.size, pwv.size, 1)
@@ -1395,33 +1428,39 @@ def _bce_sum(x: Any, y: Any, wv: Any, pwv: Any, lo: int, hi: int, scale: float) 
                 col = i + j - start
                 w = 1.0 if plain or not has_w else np.float64(wv[_U(col)])
                 pw = 1.0 if plain or not has_pw else np.float64(pwv[_U(col)])
-                h, l, special = _bce_one(np.float64(x[_U(i + j)]), np.float64(y[_U(i + j)]), w, pw, has_pw, wide)
-                h = 0.0 if special else h * scale
-                l = 0.0 if special else l * scale
+                h, l, special, over = _bce_one(np.float64(x[_U(i + j)]), np.float64(y[_U(i + j)]), w, pw, has_pw, wide, scale)
+                skip = special or over
+                h = 0.0 if skip else h
+                l = 0.0 if skip else l
                 s, e = _two_sum(ah[j], h)
                 ah[j] = s
                 al[j] = al[j] + (e + l)
                 ns[j] = ns[j] + (1.0 if special else 0.0)
+                no[j] = no[j] + (1.0 if over else 0.0)
             i += L
         for k in range(i, stop):
             col = k - start
             w = 1.0 if plain or not has_w else np.float64(wv[_U(col)])
             pw = 1.0 if plain or not has_pw else np.float64(pwv[_U(col)])
-            h, l, special = _bce_one(np.float64(x[_U(k)]), np.float64(y[_U(k)]), w, pw, has_pw, wide)
-            h = 0.0 if special else h * scale
-            l = 0.0 if special else l * scale
+            h, l, special, over = _bce_one(np.float64(x[_U(k)]), np.float64(y[_U(k)]), w, pw, has_pw, wide, scale)
+            skip = special or over
+            h = 0.0 if skip else h
+            l = 0.0 if skip else l
             s, e = _two_sum(ah[0], h)
             ah[0] = s
             al[0] = al[0] + (e + l)
             ns[0] = ns[0] + (1.0 if special else 0.0)
+            no[0] = no[0] + (1.0 if over else 0.0)
     sh = 0.0
     sl = 0.0
     nspec = 0.0
+    nover = 0.0
     for j in range(L):
         sh, e = _two_sum(sh, ah[j])
         sl = sl + (e + al[j])
         nspec = nspec + ns[j]
-    return sh, sl, nspec
+        nover = nover + no[j]
+    return sh, sl, nspec, nover
 
 
 # ------------------------------------------------------------------ softmax cross-entropy
@@ -1438,9 +1477,10 @@ def cross_entropy(
     ``loss = L - (x_t - m)`` with ``x_t - m`` carried exactly: at the argmax this is
     ``log1p(rest)``, which a rounded log-softmax returns as 0.  With label smoothing a
     second pass over the cached row adds ``eps/C sum_c w_c (L - (x_c - m))`` (terms >= 0).
-    Returns the double-double sums of the losses (times ``scale``, as in ``bce``) and of
-    their target weights.  ``bad[r]``: rows holding +inf or NaN, or whose loss is infinite
-    (a ``-inf`` logit), left to the plain path.
+    Returns the double-double sums of the losses (times ``scale``, as in ``bce``: every
+    term is formed at that scale, so a loss above the largest float still adds its scaled
+    value) and of their target weights.  ``bad[r]``: rows holding +inf or NaN, or with a
+    ``-inf`` logit that makes the loss infinite, left to the plain path.
     """
     sh = 0.0
     sl = 0.0
@@ -1455,75 +1495,68 @@ def cross_entropy(
             continue
         o = offsets[r]
         m, c, rh, rl = _lse_range(flat, o, o + n)
-        if rh != rh:
+        if rh != rh or m == -_INF or flat[_U(o + tr)] == -_INF:
             bad[r] = True
             continue
+        lh, ll = _log_cr(c, rh, rl)
         w_t = np.float64(wv[0] if wv.size == 1 else wv[tr])
-        lh, ll, h, l = _ce_row(flat, o, n, tr, wv, eps, m, c, rh, rl)
-        if w_t != 1.0:
-            h, l = _dd_mul(h, l, w_t, 0.0)
-        h, l = _ce_smooth(flat, o, n, wv, eps, m, lh, ll, h, l)
-        if not abs(h) < _INF:  # an infinite loss (a -inf logit): the plain path's limits
+        h, l, minus_inf = _ce_loss(flat, o, n, tr, wv, eps, m, lh, ll, w_t, scale)
+        if minus_inf:  # a -inf logit of nonzero weight under label smoothing: the limit
             bad[r] = True
             continue
+        if not abs(h) < _INF:  # an intermediate overflow: again at 2**-64, scaled back
+            h, l, _ = _ce_loss(flat, o, n, tr, wv, eps, m, lh, ll, w_t, scale * _RESCUE)
+            h, l = h * _UNRESCUE, l * _UNRESCUE  # exact, or inf where the loss exceeds the format
+            l = l if abs(h) < _INF else 0.0
         if write:
             out[r] = h + l
-        sh, e = _two_sum(sh, h * scale)
-        sl = sl + (e + l * scale)
+        sh, e = _two_sum(sh, h)
+        if abs(sh) < _INF:  # an infinite sum keeps a finite low part (no inf - inf)
+            sl = sl + (e + l)
         wh, e = _two_sum(wh, w_t)
         wl = wl + e
     return sh, sl, wh, wl
 
 
 @jit(inline="always")
-def _ce_row(flat: Any, o: int, n: int, tr: int, wv: Any, eps: float, m: float, c: float, rh: float, rl: float) -> tuple[float, float, float, float]:
-    """``(L_hi, L_lo, nll_hi, nll_lo)``, scaled by ``1 - eps`` when smoothing."""
-    if m == -_INF:  # all -inf: every class has -log p = +inf
-        return 0.0, 0.0, _INF, 0.0
-    lh, ll = _log_cr(c, rh, rl)
+def _ce_loss(
+    flat: Any, o: int, n: int, tr: int, wv: Any, eps: float, m: float, lh: float, ll: float, w_t: float, s: float
+) -> tuple[float, float, bool]:
+    """``s`` times the loss of one row (finite ``m``, finite target logit) as a
+    double-double, and whether label smoothing met a ``-inf`` logit of nonzero weight.
+
+    ``s`` is a power of two: ``x s`` and ``m s`` are exact (an underflowing product only
+    where the term is far below the rest of a huge loss), so the scaled loss is the loss
+    scaled, rounded once."""
     v = np.float64(flat[_U(o + tr)])
-    if v == -_INF:
-        h = _INF
-        l = 0.0
-    else:
-        dh, dl = _two_sum(v, -m)
-        h, l = _two_sum(lh, -dh)
-        l = l + (ll - dl)
-        h, l = _fast_two_sum(h, l)
+    dh, dl = _two_sum(v * s, -(m * s))
+    h, l = _two_sum(lh * s, -dh)
+    l = l + (ll * s - dl)
+    h, l = _fast_two_sum(h, l)
     if eps != 0.0:
         h, l = _dd_mul(h, l, 1.0 - eps, 0.0)
-    return lh, ll, h, l
-
-
-@jit(inline="always")
-def _ce_smooth(flat: Any, o: int, n: int, wv: Any, eps: float, m: float, lh: float, ll: float, h: float, l: float) -> tuple[float, float]:
+    if w_t != 1.0:
+        h, l = _dd_mul(h, l, w_t, 0.0)
+    if eps == 0.0:
+        return h, l, False
     # eps/C sum_c w_c (-log p_c), every term >= 0; a zero weight removes a class even where
     # -log p_c is infinite
-    if eps == 0.0:
-        return h, l
-    if m == -_INF:
-        return _INF, 0.0
     th = 0.0
     tl = 0.0
-    inf = False
     for c in range(n):
         w = np.float64(wv[0] if wv.size == 1 else wv[c])
-        v = np.float64(flat[_U(o + c)])
+        x = np.float64(flat[_U(o + c)])
         if w == 0.0:
             continue
-        if v == -_INF:
-            inf = True
-            continue
-        dh, dl = _two_sum(v, -m)
-        nh, nl = _two_sum(lh, -dh)
-        nl = nl + (ll - dl)
+        if x == -_INF:
+            return _INF, 0.0, True
+        dh, dl = _two_sum(x * s, -(m * s))
+        nh, nl = _two_sum(lh * s, -dh)
+        nl = nl + (ll * s - dl)
         if w != 1.0:
             nh, nl = _dd_mul(nh, nl, w, 0.0)
         th, e = _two_sum(th, nh)
         tl = tl + (e + nl)
-    if inf:
-        return _INF, 0.0
     th, tl = _dd_mul(th, tl, eps / n, 0.0)
-    if not abs(h) < _INF:
-        return h, 0.0
-    return _dd_add(h, l, th, tl)
+    h, l = _dd_add(h, l, th, tl)
+    return h, l, False
