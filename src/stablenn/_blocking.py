@@ -12,6 +12,7 @@ and the array is large); every other backend runs the kernels whole.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -72,26 +73,64 @@ def flat_parts(fn: Callable[..., Any], arrays: list[Array | None]) -> Any:
 _POOL: list[Any] = []
 
 
-def _threads() -> int:
-    import os
+def _forget_pool() -> None:  # a forked child has the pool object but none of its threads
+    _POOL.clear()
 
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _run(tasks: list[Callable[[], Any]]) -> list[Any]:
-    """Run the block tasks on all cores (NumPy releases the GIL inside its loops), in order.
-
-    Each thread takes a contiguous run of blocks, so results come back in block order.
-    """
-    workers = min(_threads(), len(tasks))
-    if workers <= 1:
-        return [t() for t in tasks]
+def _pool() -> Any:
     if not _POOL:
         from concurrent.futures import ThreadPoolExecutor
 
         _POOL.append(ThreadPoolExecutor(max_workers=_threads(), thread_name_prefix="stablenn"))
-    pool = _POOL[0]
-    per = -(-len(tasks) // workers)
-    runs = [tasks[i : i + per] for i in range(0, len(tasks), per)]
-    futures = [pool.submit(lambda run=run: [t() for t in run]) for run in runs]
-    return [r for f in futures for r in f.result()]
+    return _POOL[0]
+
+
+def run_each(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+    """``[fn(item) for item in items]`` on all cores, results in the order of ``items``.
+
+    The calling thread works too; each worker takes the next item as it becomes free
+    (dynamic scheduling: a core that another process slows down takes fewer tiles).  NumPy
+    releases the GIL inside its loops, so tiles of a few hundred KiB run in parallel.  The
+    caller's floating-point error state (``np.errstate``, per thread) is applied in every
+    worker.
+    """
+    import itertools
+
+    import numpy as np
+
+    workers = min(_threads(), len(items))
+    if workers <= 1:
+        return [fn(item) for item in items]
+    results: list[Any] = [None] * len(items)
+    counter = itertools.count()  # next() on a count is atomic under the GIL
+    err = np.geterr()
+
+    def work() -> None:
+        with np.errstate(**err):
+            while True:
+                i = next(counter)
+                if i >= len(items):
+                    return
+                results[i] = fn(items[i])
+
+    pool = _pool()
+    futures = [pool.submit(work) for _ in range(workers - 1)]
+    try:
+        work()
+    finally:
+        for f in futures:
+            f.result()
+    return results
+
+
+def _run(tasks: list[Callable[[], Any]]) -> list[Any]:
+    """Run the block tasks on all cores (NumPy releases the GIL inside its loops), in order."""
+    return run_each(lambda t: t(), tasks)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import array_api_compat as compat
+
 from . import _autodiff, _blocking, _dispatch
 from . import _messages as msg
 from ._dtypes import floating, work_dtype
@@ -151,6 +153,11 @@ def logsumexp(
             fast = _dispatch.lookup("logsumexp", backend_name(xf), dtype, xl, bl, return_sign)
         if fast is not None:
             res, sign = fast(xl, bl, return_sign)
+        elif bl is None and sl is None and _plain_numpy(xp, xl):  # tiled NumPy kernels
+            from ._kernels import _numpy_fast
+
+            res, sign = _numpy_fast.logsumexp(xl)
+            res, sign = xp.astype(res, dtype), xp.astype(sign, dtype)
         else:
             xw = xl if exact else xp.astype(xl, work)
             bw = None if bl is None else xp.astype(bl, work)
@@ -317,6 +324,10 @@ def _normalise(name: str, kernel: Any, x: Array, axis: Any, shift: Any) -> Array
         fast = None if sl is not None else _dispatch.lookup(name, backend_name(xf), dtype, xl)
         if fast is not None:
             y = fast(xl)
+        elif sl is None and _plain_numpy(xp, xl):  # tiled NumPy kernels
+            from ._kernels import _numpy_fast
+
+            y = getattr(_numpy_fast, name)(xl)
         else:
             def run(xb: Array, sb: Array | None) -> Array:
                 xw = xb if exact else xp.astype(xb, work)
@@ -364,6 +375,15 @@ def _logsumexp_last(
         ]
         res, sign = mg.finish(xp, mg.merge(xp, mg.stack(xp, states)))
     return xp.reshape(res, kept), xp.reshape(sign, kept)
+
+
+def _plain_numpy(xp: Namespace, x: Array) -> bool:
+    """Large NumPy arrays without weights or shift take ``_kernels/_numpy_fast.py``."""
+    if not compat.is_numpy_namespace(xp):
+        return False
+    from ._kernels import _numpy_fast
+
+    return _numpy_fast.applies(x)
 
 
 def _is_number(value: object) -> bool:
