@@ -24,7 +24,7 @@ from math import factorial
 
 from .._namespace import Array, Namespace, device
 from . import _dd
-from .reductions import _log_abs, shift_terms, sum_terms
+from .reductions import _log_abs, shift_terms, signed_path, signed_sum, sum_terms
 
 __all__: list[str] = []
 
@@ -77,6 +77,11 @@ def partial(xp: Namespace, x: Array, b: Array | None, exact: bool, clean: bool =
     """
     if x.shape[-1] == 0:
         return empty(xp, tuple(x.shape[:-1]), x)
+    if signed_path(xp, x, b, None):  # weights of both signs: the cancellation-safe sum
+        assert b is not None
+        w = signed_sum(xp, x, b)
+        s_hi, s_lo = w.scaled(xp)
+        return State(w.m, s_hi, s_lo, w.nan, w.inf_pos, w.inf_neg, w.n_pinf)
     sh = shift_terms(xp, x, b, None, exact, clean and b is None)
     if exact and sh.t_lo is not None:
         s_hi, s_lo = sum_dd(xp, sh.t_hi, sh.t_lo)

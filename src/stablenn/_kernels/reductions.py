@@ -69,17 +69,7 @@ def shift_terms(
         t_lo = e * d_lo if exact else None  # exp(d + dl) = exp(d) (1 + dl) + O(dl^2)
         return Shifted(d_hi, d_lo, e, t_lo, m, None, None, None, None, None)
     if b is not None:
-        # b == 0 removes an entry whatever x holds (inf and NaN included)
-        live = b != 0
-        x = xp.where(live, x, -xp.inf)
-        b_nan = xp.isnan(b)
-        b_inf = xp.isinf(b) & (x > -xp.inf)
-        nan = xp.isnan(x) | b_nan | (xp.isinf(b) & (x == -xp.inf))
-        pinf_term = ((x == xp.inf) & live) | b_inf
-        sign_b = xp.sign(b)
-        is_pinf = pinf_term & (sign_b > 0)
-        is_ninf = pinf_term & (sign_b < 0)
-        finite = xp.isfinite(x) & xp.isfinite(b) & live
+        x, finite, nan, is_pinf, is_ninf = _weighted_cases(xp, x, b)
     else:
         nan = xp.isnan(x)
         is_pinf = x == xp.inf
@@ -132,6 +122,25 @@ def shift_terms(
         is_pinf=is_pinf,
         weighted=b is not None,
     )
+
+
+def _weighted_cases(xp: Namespace, x: Array, b: Array) -> tuple[Array, Array, Array, Array, Array]:
+    """``(x, finite, nan, is_pinf, is_ninf)`` of weighted terms ``b e^x``, entry by entry.
+
+    ``b == 0`` removes an entry whatever ``x`` holds (inf and NaN included): its ``x`` is
+    returned as ``-inf``.
+    """
+    live = b != 0
+    x = xp.where(live, x, -xp.inf)
+    b_nan = xp.isnan(b)
+    b_inf = xp.isinf(b) & (x > -xp.inf)
+    nan = xp.isnan(x) | b_nan | (xp.isinf(b) & (x == -xp.inf))
+    pinf_term = ((x == xp.inf) & live) | b_inf
+    sign_b = xp.sign(b)
+    is_pinf = pinf_term & (sign_b > 0)
+    is_ninf = pinf_term & (sign_b < 0)
+    finite = xp.isfinite(x) & xp.isfinite(b) & live
+    return x, finite, nan, is_pinf, is_ninf
 
 
 def sum_terms(xp: Namespace, sh: Shifted, exact: bool) -> tuple[Array, Array]:
@@ -205,10 +214,178 @@ def _log_abs(xp: Namespace, s_hi: Array, s_lo: Array) -> Array:
     return xp.where(a == 0, -xp.inf, out)
 
 
+# ---------------------------------------------------------------- weights of both signs
+# ln 2 as a double-double; mpmath.mp.prec = 300; l = mpmath.log(2); hi = float(l);
+# lo = float(l - hi)  ->  0.6931471805599453, 2.3190468138462996e-17 (remainder 5.7e-34)
+_LN2_HI = 0.6931471805599453
+_LN2_LO = 2.3190468138462996e-17
+
+
+def signed_path(xp: Namespace, x: Array, b: Array | None, shift: Array | None) -> bool:
+    """Whether ``logsumexp`` takes the cancellation-safe path of ``signed_sum``.
+
+    Only for weights with the default shift in a float64 working dtype (the double-double
+    ``exp`` is float64's); there, where some weight is negative and some positive (no
+    cancellation is possible otherwise, and the cheaper path is as accurate), and always
+    where values cannot be read (JAX, Dask, torch.compile: no branch on data).
+    """
+    if b is None or shift is not None or x.dtype != getattr(xp, "float64", None):
+        return False
+    from .._namespace import can_read_values
+
+    if not can_read_values(b):
+        return True
+    return bool(xp.any(b < 0)) and bool(xp.any(b > 0))
+
+
+@dataclass(frozen=True)
+class Signed:
+    """``sum_i b_i e^{x_i} = e^m 2^j (s_hi + s_lo)`` over the last axis, and its special cases."""
+
+    m: Array  # the pivot: x of the largest surviving term, finite (0 if none survives)
+    j: Array  # power of two taken out of the weights, an integer in the working dtype
+    s_hi: Array  # S = sum_g 2^-j B_g e^{x_g - m} over distinct x_g, double-double
+    s_lo: Array
+    nan: Array  # slice holds a NaN term (bool, shape (...))
+    inf_pos: Array  # slice holds a +inf term
+    inf_neg: Array  # slice holds a -inf term
+    n_pinf: Array  # number of +inf terms, in the working dtype
+
+    def scaled(self, xp: Namespace) -> tuple[Array, Array]:
+        """``2^j (s_hi + s_lo)``: exact unless it leaves the normal range."""
+        j1 = xp.floor(self.j / 2.0)
+        f1, f2 = 2.0**j1, 2.0 ** (self.j - j1)
+        return (self.s_hi * f1) * f2, (self.s_lo * f1) * f2
+
+
+def signed_sum(xp: Namespace, x: Array, b: Array) -> Signed:
+    r"""``sum_i b_i e^{x_i}`` over the last axis for weights of both signs, float64 only.
+
+    Weights of both signs cancel, and the cancellation amplifies every rounding of the
+    terms by :math:`\kappa_b = \sum_i |b_i e^{x_i}| / |\sum_i b_i e^{x_i}|`.  Here:
+
+    1. Terms with equal ``x`` are merged first: their weights are summed (double-double,
+       a segmented scan over ``x`` sorted) into one weight :math:`B_g` per distinct
+       value :math:`x_g`.  By the Lindemann-Weierstrass theorem the numbers
+       :math:`e^{x_g}` for distinct rational :math:`x_g` are linearly independent over the
+       rationals, so the sum is exactly 0 if and only if every :math:`B_g` is 0: an exact
+       cancellation comes out as an exact 0 (``-inf``, sign 0), not as a rounding residue.
+    2. The pivot is the largest surviving term :math:`|B_g| e^{x_g}` (groups with
+       :math:`B_g = 0` are gone), so a survivor far below a cancelled pair is not lost to
+       underflow; extreme weights (pivot's outside :math:`[2^{-600}, 2^{600}]`) are scaled
+       by a power of two :math:`2^{-j}` (exact) so that the pivot's is in [1, 2), and tiny
+       weights keep their low parts out of the subnormal range.
+    3. Each term :math:`2^{-j} B_g e^{x_g - m}` is formed in double-double: ``x - m`` exactly
+       (TwoSum), ``exp`` in double-double (``mergeable.exp_dd``), Dekker's product; the
+       terms are summed in double-double.
+
+    Every term then carries a relative error of a few :math:`u^2` (:math:`u = 2^{-53}`)
+    and the sum an absolute error below :math:`(\log_2 n + 4)\, u^2 \sum_g |T_g|`, so the
+    relative error of the sum is about :math:`(\log_2 n + 4)\, u^2 \kappa_b`.
+    """
+    from .mergeable import exp_dd, sum_dd
+
+    x, finite, nan, is_pinf, is_ninf = _weighted_cases(xp, x, b)
+    xs = xp.where(finite, x, -xp.inf)
+    bs = xp.where(finite, b, 0.0)
+    n = xs.shape[-1]
+    order = xp.argsort(xs, axis=-1, stable=True)
+    xs = xp.take_along_axis(xs, order, axis=-1)
+    g_hi = xp.take_along_axis(bs, order, axis=-1)
+    g_lo = xp.zeros_like(g_hi)
+    # Segmented inclusive scan (Hillis and Steele) over runs of equal x: after the step
+    # with offset s each entry holds the double-double sum of up to 2s entries of its run
+    # ending at it; x sorted, so x[i - s] == x[i] means the whole stretch is one run.
+    step = 1
+    while step < n:
+        same = xs[..., step:] == xs[..., :-step]
+        if not _needed(xp, same):  # no run is longer than `step`: the scan is done
+            break
+        h, lo = _dd.add(
+            g_hi[..., step:],
+            g_lo[..., step:],
+            xp.where(same, g_hi[..., :-step], 0.0),
+            xp.where(same, g_lo[..., :-step], 0.0),
+        )
+        g_hi = xp.concat([g_hi[..., :step], h], axis=-1)
+        g_lo = xp.concat([g_lo[..., :step], lo], axis=-1)
+        step *= 2
+    last = xp.concat([xs[..., :-1] != xs[..., 1:], xp.ones_like(xs[..., :1], dtype=xp.bool)], axis=-1)
+    live = last & (g_hi != 0) & (xs > -xp.inf)  # the run's total, where it survives
+    # pivot: the largest surviving |B_g| e^{x_g}
+    mag = xp.where(live, xp.abs(g_hi), 1.0)
+    key = xp.where(live, xs + xp.log(mag), -xp.inf)
+    kmax = xp.max(key, axis=-1, keepdims=True)
+    m = xp.max(xp.where(live & (key == kmax), xs, -xp.inf), axis=-1, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0.0)  # nothing survives: S = 0 below
+    bk = xp.max(xp.where(live & (xs == m), xp.abs(g_hi), 0.0), axis=-1, keepdims=True)
+    # scale only extreme weights: 2^-j moves the logarithm's digits into j ln 2, which cancels
+    # against log|S| when the result is near 0 (the budget's allowance for log|b_k| covers
+    # that only where |log b_k| is large)
+    ordinary = (bk >= 2.0**-600) & (bk <= 2.0**600)
+    j = xp.where(ordinary, 0.0, xp.floor(xp.log2(xp.where(bk > 0, bk, 1.0))))
+    j1 = xp.floor(j / 2.0)
+    f1, f2 = 2.0 ** (-j1), 2.0 ** (j1 - j)  # 2^-j in two exact factors (2^1074 overflows)
+    w_hi = xp.where(live, (g_hi * f1) * f2, 0.0)
+    w_lo = xp.where(live, (g_lo * f1) * f2, 0.0)
+    # x_g - m exactly (TwoSum), e^{x_g - m} and the product with the weight in double-double
+    d_hi, d_lo = _dd.two_sum(xp.where(live, xs, m), -m)
+    d_lo = xp.where(xp.isinf(d_hi), 0.0, d_lo)  # x - m overflowed to -inf: exp gives 0
+    e_hi, e_lo = exp_dd(xp, d_hi, d_lo)
+    t_hi, t_lo = _dd.mul(xp, w_hi, w_lo, e_hi, e_lo)
+    t_hi = xp.where(live, t_hi, 0.0)
+    t_lo = xp.where(live, t_lo, 0.0)
+    s_hi, s_lo = sum_dd(xp, t_hi, t_lo)
+    return Signed(
+        m=m[..., 0],
+        j=j[..., 0],
+        s_hi=s_hi,
+        s_lo=s_lo,
+        nan=xp.any(nan, axis=-1),
+        inf_pos=xp.any(is_pinf, axis=-1),
+        inf_neg=xp.any(is_ninf, axis=-1),
+        n_pinf=xp.sum(xp.astype(is_pinf, x.dtype), axis=-1),
+    )
+
+
+def _logsumexp_signed(xp: Namespace, x: Array, b: Array) -> tuple[Array, Array]:
+    """``logsumexp`` for weights of both signs (see ``signed_sum``)."""
+    w = signed_sum(xp, x, b)
+    big_l = _log_abs(xp, w.s_hi, w.s_lo)
+    zero = w.s_hi == 0
+    big_l = xp.where(zero, 0.0, big_l)
+    # log|sum| = m + j ln 2 + log|S|: j ln 2 as a double-double (Dekker's product with the
+    # two parts of ln 2), the three added with TwoSum and one final rounding, so a result
+    # near 0 is not the difference of rounded summands
+    a_hi, a_lo = _dd.two_prod(xp, w.j, xp.full_like(w.j, _LN2_HI))
+    a_lo = a_lo + w.j * _LN2_LO
+    t_hi, t_lo = _dd.two_sum(w.m, a_hi)
+    y_hi, y_lo = _dd.two_sum(t_hi, big_l)
+    res = y_hi + (y_lo + (t_lo + a_lo))
+    res = xp.where(zero, -xp.inf, res)
+    return _special_results(xp, res, xp.sign(w.s_hi), w.inf_pos, w.inf_neg, w.nan)
+
+
+def _special_results(
+    xp: Namespace, res: Array, sign: Array, inf_pos: Array, inf_neg: Array, nan: Array
+) -> tuple[Array, Array]:
+    """Patch ``(res, sign)`` for slices holding infinite or NaN terms."""
+    both = inf_pos & inf_neg
+    res = xp.where(inf_pos | inf_neg, xp.inf, res)
+    sign = xp.where(inf_pos, 1.0, xp.where(inf_neg, -1.0, sign))
+    bad = nan | both
+    res = xp.where(bad, xp.nan, res)
+    sign = xp.where(bad, xp.nan, sign)
+    return res, sign
+
+
 def logsumexp(
     xp: Namespace, x: Array, b: Array | None, shift: Array | None, exact: bool, clean: bool = False
 ) -> tuple[Array, Array]:
     """``(log|sum b e^x|, sign)`` over the last axis; shapes ``(...)``."""
+    if signed_path(xp, x, b, shift):
+        assert b is not None
+        return _logsumexp_signed(xp, x, b)
     sh = shift_terms(xp, x, b, shift, exact, clean)
     s_hi, s_lo = sum_terms(xp, sh, exact)
     # log sum b e^x = m + log|S|, S = sum b e^{x - m}; with the default shift S = 1 + rest
@@ -217,14 +394,7 @@ def logsumexp(
     sign = xp.sign(s_hi)
     if not sh.special:
         return res, sign
-    inf_pos, inf_neg, nan = sh.inf_pos[..., 0], sh.inf_neg[..., 0], sh.nan[..., 0]
-    both = inf_pos & inf_neg
-    res = xp.where(inf_pos | inf_neg, xp.inf, res)
-    sign = xp.where(inf_pos, 1.0, xp.where(inf_neg, -1.0, sign))
-    bad = nan | both
-    res = xp.where(bad, xp.nan, res)
-    sign = xp.where(bad, xp.nan, sign)
-    return res, sign
+    return _special_results(xp, res, sign, sh.inf_pos[..., 0], sh.inf_neg[..., 0], sh.nan[..., 0])
 
 
 def softmax(xp: Namespace, x: Array, shift: Array | None, exact: bool, clean: bool = False) -> Array:
