@@ -511,6 +511,43 @@ def test_results_do_not_depend_on_the_thread_count(monkeypatch):
         assert ulp_distance(got[threads][2], got[1][2], "float64") <= 2
 
 
+class _IdlePool:
+    """A pool whose threads never get a core: submitted work never starts."""
+
+    def __init__(self) -> None:
+        self.submitted = 0
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.submitted += 1
+
+
+def test_the_calling_thread_finishes_a_call_alone_if_the_pool_never_runs(monkeypatch):
+    # the pieces come from a shared counter: a pool thread that is not scheduled leaves its
+    # pieces to the calling thread instead of making the call wait for it
+    pool = _IdlePool()
+    monkeypatch.setattr(D, "THREADS", 2)
+    monkeypatch.setattr(D, "_pool", lambda n: pool)
+    seen: list[tuple[int, int]] = []
+    out = D.run_tasks(lambda a, t0, t1: (seen.append((t0, t1)), a * t0)[1], 100, D.PARALLEL_MIN, 3)
+    assert pool.submitted == 1 and sorted(seen) == seen and seen[0][0] == 0 and seen[-1][1] == 100
+    assert out == [3 * t0 for t0, _ in seen] and len(out) == 8
+    x = np.random.default_rng(14).standard_normal((33, 4000))  # above PARALLEL_MIN
+    want = np.array([_oracle.logsumexp(row, "float64")[0] for row in x])
+    assert np.max(ulp_distance(_fast(snn.logsumexp, x, axis=-1), want, "float64")) <= budget("logsumexp", "float64")
+
+
+def test_a_kernel_error_in_a_pool_thread_reaches_the_caller(monkeypatch):
+    monkeypatch.setattr(D, "THREADS", 2)
+
+    def kernel(t0: int, t1: int) -> int:
+        if t0 >= 4:
+            raise ZeroDivisionError("piece")
+        return t0
+
+    with pytest.raises(ZeroDivisionError, match="piece"):
+        D.run_tasks(kernel, 8, D.PARALLEL_MIN)
+
+
 def test_forked_children_run_the_kernels():
     # an OpenMP pool does not survive a fork (GNU OpenMP terminates the child); the
     # kernels run on a Python thread pool that each process builds for itself

@@ -12,6 +12,7 @@ path's; so are all ``-inf`` rows and empty axes, which the kernels handle themse
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import threading
@@ -79,19 +80,45 @@ def _pool(n: int) -> ThreadPoolExecutor:
 def run_tasks(kernel: Callable[..., Any], ntasks: int, work: int, *args: Any) -> list[Any]:
     """``kernel(*args, t0, t1)`` over the tasks ``0 <= t < ntasks`` on every thread.
 
-    The tasks are cut in about 4 pieces per thread, handed out as threads free up (a core
-    taken by another process slows the call rather than leaving half of it waiting); the
-    kernels release the GIL.  ``work`` (elements) below ``PARALLEL_MIN``, one task or one
-    thread: the calling thread runs it all.  Returns the kernels' results in task order.
+    The tasks are cut in about 4 pieces per thread, taken from a shared counter by the
+    calling thread and ``threads() - 1`` pool threads as each frees up: a core taken by
+    another process slows the call rather than leaving it waiting (a pool thread that is
+    not scheduled finds the pieces done when it starts; the calling thread never waits for
+    a piece nobody has begun).  The kernels release the GIL.  ``work`` (elements) below
+    ``PARALLEL_MIN``, one task or one thread: the calling thread runs it all.  Returns the
+    kernels' results in task order.
     """
     t = threads()
     if t == 1 or ntasks <= 1 or work < PARALLEL_MIN:
         return [kernel(*args, 0, ntasks)]
     pieces = min(ntasks, 4 * t)
     bounds = [(i * ntasks // pieces, (i + 1) * ntasks // pieces) for i in range(pieces)]
+    results: list[Any] = [None] * pieces
+    errors: list[BaseException] = []
+    counter = itertools.count()  # next() is atomic under the GIL
+    left = [pieces]
+    lock = threading.Lock()
+    finished = threading.Event()
+
+    def worker() -> None:
+        while (i := next(counter)) < pieces:
+            try:
+                results[i] = kernel(*args, *bounds[i])
+            except BaseException as error:  # re-raised by the calling thread
+                errors.append(error)
+            with lock:
+                left[0] -= 1
+                if left[0] == 0:
+                    finished.set()
+
     pool = _pool(t)
-    futures = [pool.submit(kernel, *args, a, b) for a, b in bounds]
-    return [f.result() for f in futures]
+    for _ in range(t - 1):
+        pool.submit(worker)
+    worker()
+    finished.wait()
+    if errors:
+        raise errors[0]
+    return results
 
 
 def _ro(a: np.ndarray) -> np.ndarray:
