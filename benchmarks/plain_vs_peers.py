@@ -1,11 +1,14 @@
 """Plain array-API path of stablenn against SciPy and PyTorch (CPU) on the same data.
 
-Usage: python benchmarks/plain_vs_peers.py [--repeat N] [--quick]
+Usage: python benchmarks/plain_vs_peers.py [--repeat N] [--quick] [--only WORD]
 
 Times logsumexp, softmax, log_softmax, binary and softmax cross-entropy with the fast paths
 switched off (``stablenn._dispatch.plain_only``), on 1-D 10^7 and rows 4096 x 4096, float32
 and float64, interleaving the implementations, and prints the median time of each and the
 ratio of stablenn to each peer (below 1: stablenn is faster).  PyTorch runs with 2 threads.
+The load average is printed before and after: on a shared machine every time grows with the
+load, and the interleaving keeps the ratios comparable.  ``--only softmax`` keeps the
+workloads whose label contains that word.
 """
 
 from __future__ import annotations
@@ -86,14 +89,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default="", help="run only workloads whose label contains this")
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(2)
     print(f"machine: {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores; "
           f"numpy {np.__version__}, torch {torch.__version__}; median of {args.repeat}")
+    print(f"load average at start: {_load()}")
     print(f"{'workload':<40} {'stablenn ms':>12} {'scipy ms':>10} {'torch ms':>10} {'/scipy':>8} {'/torch':>8}")
     for label, kind, arrays, kw in workloads(args.quick):
+        if args.only not in label:
+            continue
         ours, peers = implementations(kind)
         targs = tuple(torch.from_numpy(a) for a in arrays)
         runs: dict[str, list[float]] = {"stablenn": [], **{p: [] for p in peers}}
@@ -113,6 +120,13 @@ def main() -> None:
         sc_text = "-" if sc is None else f"{sc:.1f}"
         ratio_sc = "-" if sc is None else f"{ours_ms / sc:.2f}"
         print(f"{label:<40} {ours_ms:>12.1f} {sc_text:>10} {torch_ms:>10.1f} {ratio_sc:>8} {ours_ms / torch_ms:>8.2f}")
+    print(f"load average at end: {_load()}")
+
+
+def _load() -> str:
+    import os
+
+    return " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
 
 
 if __name__ == "__main__":
