@@ -28,6 +28,7 @@ is the same as if the kernel had run on the whole array.  Timings: ``benchmarks/
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from typing import Any
@@ -73,6 +74,7 @@ class _Buffers(threading.local):
 _BUF = _Buffers()
 
 
+@functools.lru_cache(maxsize=64)
 def _sigma(n: int) -> float:
     """The power of two that makes the sum of ``n`` split terms in [0, 1] exact."""
     return float(2.0 ** max(1, math.ceil(math.log2(max(n, 2)))))
@@ -124,9 +126,9 @@ def _split_sum(t: np.ndarray, sigma: np.ndarray | float) -> tuple[np.ndarray, np
     else:
         _by_row(np.add, t, sigma, w)
         _by_row(np.subtract, w, sigma, w)
-    h = np.sum(w, axis=1)
+    h = _rowsum1(w)
     np.subtract(t, w, out=w)
-    return h, np.sum(w, axis=1)
+    return h, _rowsum1(w)
 
 
 def _sums64(d: np.ndarray, dl: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -135,18 +137,33 @@ def _sums64(d: np.ndarray, dl: np.ndarray, sigma: float) -> tuple[np.ndarray, np
     np.exp(d, out=t)
     h, lo = _split_sum(t, sigma)
     # exp(d + dl) = e**d (1 + dl) + O(dl**2): the carried rounding error of x - m
-    lo += np.einsum("ij,ij->i", t, dl)  # not vecdot: BLAS may start threads on long rows
+    if d.shape[1] <= 8192:
+        lo += np.vecdot(t, dl)
+    else:  # long rows: OpenBLAS may start threads for a dot product above 10,000 entries
+        lo += np.einsum("ij,ij->i", t, dl)
     return t, h, lo
 
 
 def _bad64(h: np.ndarray, lo: np.ndarray) -> bool:
     """A row needs the special-case kernel: a term was -inf or x - m overflowed (NaN in
     ``lo``), or the rest is so small that its terms may be subnormal."""
-    return bool(np.isnan(lo).any() or ((h == 1.0) & (np.abs(lo) < _TINY)).any())
+    # a NaN fails the comparison: one pass over the (r,) row sums
+    return not bool(np.logical_and.reduce((np.abs(lo) >= _TINY) | ((h != 1.0) & (lo == lo))))
+
+
+_rowsum = np.add.reduce  # with axis=1: the ufunc itself, without np.sum's Python wrapper
+
+
+def _rowsum1(a: np.ndarray) -> np.ndarray:
+    return _rowsum(a, axis=1)
 
 
 def _max_rows(xt: np.ndarray) -> np.ndarray:
-    return np.asarray(np.max(xt, axis=1), dtype=np.float64)
+    return np.maximum.reduce(xt, axis=1).astype(np.float64, copy=False)
+
+
+def _all_finite(m: np.ndarray) -> bool:
+    return bool(np.logical_and.reduce(np.isfinite(m)))
 
 
 def _general(name: str, xt: np.ndarray, out_dtype: np.dtype) -> Any:
@@ -181,7 +198,7 @@ def _tile_softmax(xt: np.ndarray, ot: np.ndarray) -> None:
         t = _BUF.get("t", xt.shape)
         np.exp(xt, out=t, dtype=np.float64)  # widened exactly, then exp in float64
         if xt.dtype != _F64:
-            s = np.sum(t, axis=1)
+            s = _rowsum1(t)
             _by_row(np.multiply, t, 1.0 / s, t)  # two float64 roundings, then one to float32
             np.copyto(ot, t, casting="same_kind")
             return
@@ -192,7 +209,7 @@ def _tile_softmax(xt: np.ndarray, ot: np.ndarray) -> None:
         h, lo = _split_sum(t, sigma)
         _normalise64(t, None, h, lo, ot)
         return
-    if not np.isfinite(m).all():
+    if not _all_finite(m):
         ot[...] = _general("softmax", xt, ot.dtype)
         return
     if xt.dtype != _F64:
@@ -200,7 +217,7 @@ def _tile_softmax(xt: np.ndarray, ot: np.ndarray) -> None:
         np.copyto(d, xt)  # exact widening
         _by_row(np.subtract, d, m, d)  # exact in float64
         np.exp(d, out=d)
-        s = np.sum(d, axis=1)  # >= 1: the pivot is exactly 1
+        s = _rowsum1(d)  # >= 1: the pivot is exactly 1
         _by_row(np.multiply, d, 1.0 / s, d)
         np.copyto(ot, d, casting="same_kind")
         return
@@ -231,10 +248,17 @@ def _normalise64(t: np.ndarray, dl: np.ndarray | None, h: np.ndarray, lo: np.nda
 
 
 def _log_s(h: np.ndarray, lo: np.ndarray) -> np.ndarray:
-    """``log S`` for ``S = H + Lo >= 1``: ``log1p`` of the exact ``H - 1`` plus ``Lo`` near 1."""
+    """``log S`` for ``S = H + Lo >= 1`` (``reductions._log_abs`` for this case, fewer calls):
+    ``log1p`` of ``S - 1`` rounded once (``H - 1`` is exact) where ``S <= 2``, else
+    ``log(S_hi) + S_lo / S_hi``."""
     s_hi = h + lo
-    s_lo = (h - s_hi) + lo
-    return k._log_abs(np, s_hi, s_lo)
+    near = s_hi <= 2.0
+    if near.all():
+        return np.log1p((h - 1.0) + lo)  # type: ignore[no-any-return]
+    far = np.log(s_hi) + ((h - s_hi) + lo) / s_hi
+    if not near.any():
+        return far  # type: ignore[no-any-return]
+    return np.where(near, np.log1p((h - 1.0) + lo), far)  # type: ignore[no-any-return]
 
 
 def _tile_log_softmax(xt: np.ndarray, ot: np.ndarray) -> None:
@@ -246,21 +270,21 @@ def _tile_log_softmax(xt: np.ndarray, ot: np.ndarray) -> None:
         rows = np.arange(r)
         piv = np.argmax(d, axis=1)  # NaN: the first NaN, caught below
         m = d[rows, piv]
-        if not np.isfinite(m).all():
+        if not _all_finite(m):
             ot[...] = _general("log_softmax", xt, ot.dtype)
             return
         _by_row(np.subtract, d, m, d)  # exact in float64
         d[rows, piv] = -np.inf  # the pivot's exact 1 is kept out of the rest
         np.exp(d, out=t)
         d[rows, piv] = 0.0
-        big_l = np.log1p(np.sum(t, axis=1))  # log S = log1p(rest)
+        big_l = np.log1p(_rowsum1(t))  # log S = log1p(rest)
         # log p = (x - m) - log S: both <= 0, no cancellation; one float64 rounding, then one
         # to the output's dtype
         _by_row(np.subtract, d, big_l, d)
         np.copyto(ot, d, casting="same_kind")
         return
     m = _max_rows(xt)
-    if not np.isfinite(m).all():
+    if not _all_finite(m):
         ot[...] = _general("log_softmax", xt, ot.dtype)
         return
     d, dl = _shifted64(xt, m)
@@ -291,14 +315,14 @@ def _tile_logsumexp(xt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows = np.arange(r)
         piv = np.argmax(d, axis=1)
         m = d[rows, piv]
-        if not np.isfinite(m).all():
+        if not _all_finite(m):
             return _general("logsumexp", xt, _F64)  # type: ignore[no-any-return]
         _by_row(np.subtract, d, m, d)
         d[rows, piv] = -np.inf
         np.exp(d, out=d)
-        return m + np.log1p(np.sum(d, axis=1)), np.ones(r)
+        return m + np.log1p(_rowsum1(d)), np.ones(r)
     m = _max_rows(xt)
-    if not np.isfinite(m).all():
+    if not _all_finite(m):
         return _general("logsumexp", xt, _F64)  # type: ignore[no-any-return]
     d, dl = _shifted64(xt, m)
     _, h, lo = _sums64(d, dl, _sigma(xt.shape[1]))
