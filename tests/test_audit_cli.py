@@ -55,7 +55,7 @@ REFUSALS = [
     (["softplus", "--threshold", "-1"], "`--threshold` must be"),
     (["softplus", "--exhaustive", "--dtype", "float64"], "covers the 2**32 float32 inputs only"),
     (["logsumexp", "--exhaustive"], "every float32 input of a function of one scalar input"),
-    (["logsumexp", "--grad"], "derivative of an elementwise function"),
+    (["sigmoid_grad_from_output", "--grad"], "`--grad` audits the gradient of one of"),
     (["softplus", "--all"], "takes no FUNCTION"),
     (["--all", "--plot", "a.png"], "cannot be combined"),
     ([], "needs a FUNCTION"),

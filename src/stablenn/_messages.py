@@ -747,8 +747,8 @@ def audit_exhaustive_dtype(dtype: str) -> TypeError:
 
 def audit_grad_function(function: str, accepted: tuple[str, ...]) -> ValueError:
     return ValueError(
-        f"`--grad` audits the derivative of an elementwise function ({', '.join(accepted)}); "
-        f"got {function!r}."
+        f"`--grad` audits the gradient of one of {', '.join(accepted)}; got {function!r}. "
+        "Pick one of those (formulas have no --grad)."
     )
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._kernels import _dd
+from .._kernels import _dd as _dd_core
 from .._kernels import elementwise as ek
 from .._kernels.reductions import _log_abs, shift_terms, sum_terms
 from .._kernels.reductions import log_softmax as log_softmax_kernel
@@ -33,27 +33,172 @@ from .._namespace import Array, Namespace
 _HUGE_ARG = 1000.0  # exp(-2000) == 0 in every dtype: clip before doubling |x|
 
 
+# ---------------------------------------------------------------- double-double, safe under XLA
+#
+# Two rewrites of XLA's CPU compiler break error-free transformations under ``jax.jit``:
+#
+# * it always lets LLVM fuse a multiplication into a following addition (an FMA, "this
+#   increases precision"), and its fusion pass copies a product into every consumer, so
+#   the rounded ``p = fl(a b)`` of Dekker's product is not the same value where it is
+#   returned and where ``ah bh - p`` recovers its error;
+# * it reassociates constants: ``(v + 1) - 1`` becomes ``v``, so TwoSum with a constant
+#   operand returns an error term of 0.
+#
+# Our exp lost 2**-20 of its 2**-70 accuracy that way.  On JAX the products of the splitting
+# and of TwoProd get ``+ sign(p) * 0`` (an addition LLVM may fuse with the product into an
+# FMA, which rounds once: ``fl(a b)`` either way, and the sum is no product to fuse later),
+# and the operands of TwoSum get ``+ min(|other|, 0)`` (a zero XLA cannot fold, so no
+# operand is a constant).  Elsewhere these are no-ops and are skipped.
+
+
+def _is_jax(xp: Namespace) -> bool:
+    return "jax" in getattr(xp, "__name__", "")
+
+
+def _barrier(xp: Namespace, a: Array) -> Array:
+    return a + xp.sign(a) * 0.0 if _is_jax(xp) else a
+
+
+def _jax_operands(a: Array, b: Array) -> tuple[Array, Array]:
+    if not type(a).__module__.startswith("jax") and not type(b).__module__.startswith("jax"):
+        return a, b
+    import jax.numpy as jnp
+
+    return a + jnp.minimum(jnp.abs(b), 0.0), b + jnp.minimum(jnp.abs(a), 0.0)
+
+
+class _SafeDD:
+    """``stablenn._kernels._dd`` that survives XLA's rewrites (see above)."""
+
+    sum_last = staticmethod(_dd_core.sum_last)  # its operands are never constants
+
+    @staticmethod
+    def two_sum(a: Array, b: Array) -> tuple[Array, Array]:
+        return _dd_core.two_sum(*_jax_operands(a, b))
+
+    @staticmethod
+    def fast_two_sum(a: Array, b: Array) -> tuple[Array, Array]:
+        return _dd_core.fast_two_sum(*_jax_operands(a, b))
+
+    @staticmethod
+    def add(ah: Array, al: Array, bh: Array, bl: Array) -> tuple[Array, Array]:
+        s, e = _SafeDD.two_sum(ah, bh)
+        return _SafeDD.fast_two_sum(s, e + (al + bl))
+
+    @staticmethod
+    def split(xp: Namespace, a: Array, guard: bool = True) -> tuple[Array, Array]:
+        big = None
+        if guard:
+            big = xp.abs(a) > 2.0**995  # the splitter would overflow: scale down first
+            a = xp.where(big, a * 2.0**-28, a)
+        t = _barrier(xp, 134217729.0 * a)  # 2**27 + 1: two 26-bit halves
+        hi = t - (t - a)
+        lo = a - hi
+        if big is not None:
+            hi = xp.where(big, hi * 2.0**28, hi)
+            lo = xp.where(big, lo * 2.0**28, lo)
+        return hi, lo
+
+    @staticmethod
+    def two_prod(xp: Namespace, a: Array, b: Array, guard: bool = True) -> tuple[Array, Array]:
+        p = _barrier(xp, a * b)
+        ah, al = _SafeDD.split(xp, a, guard)
+        bh, bl = _SafeDD.split(xp, b, guard)
+        return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+    @staticmethod
+    def mul(xp: Namespace, ah: Array, al: Array, bh: Array, bl: Array, guard: bool = True) -> tuple[Array, Array]:
+        p, e = _SafeDD.two_prod(xp, ah, bh, guard)
+        return _SafeDD.fast_two_sum(p, e + (ah * bl + al * bh))
+
+    @staticmethod
+    def div(xp: Namespace, ah: Array, al: Array, bh: Array, bl: Array, guard: bool = True) -> tuple[Array, Array]:
+        q = ah / bh
+        p, e = _SafeDD.two_prod(xp, q, bh, guard)
+        r = ((ah - p) - e) + (al - q * bl)
+        return _SafeDD.fast_two_sum(q, r / bh)
+
+
+_dd = _SafeDD
+
+
 # ---------------------------------------------------------------- elementwise, from the input
 
 
+def _dd_mode(xp: Namespace, x: Array, exact: bool) -> bool:
+    """Double-double evaluation: the result dtype is the work dtype, float64."""
+    return exact and x.dtype == xp.float64
+
+
+_TINY_DD = 2.0**-1000  # below this a double-double's low part is lost (subnormal): plain values
+
+
+def _sech2_dd(xp: Namespace, e_hi: Array, e_lo: Array, power: int = 2) -> tuple[Array, Array]:
+    """``e / (1 + e)**power`` in double-double, ``e`` in [0, 1] a double-double pair."""
+    one, zero = xp.ones_like(e_hi), xp.zeros_like(e_hi)
+    s = _dd.add(one, zero, e_hi, e_lo)
+    d = _dd.mul(xp, *s, *s, guard=False)  # operands in [1, 2]
+    if power == 3:
+        d = _dd.mul(xp, *d, *s, guard=False)
+    q_hi, q_lo = _dd.div(xp, e_hi, e_lo, *d, guard=False)
+    # a subnormal e: e / (1 + e)^k = e to far below one rounding of the (subnormal) result
+    tiny = e_hi < _TINY_DD
+    return xp.where(tiny, e_hi, q_hi), xp.where(tiny, 0.0, q_lo)
+
+
 def d_sigmoid(xp: Namespace, x: Array, exact: bool) -> Array:
-    # sigma'(x) = e / (1 + e)^2, e = exp(-|x|): no 1 - sigma cancellation (ours, 1 ULP)
-    return ek.sigmoid_grad(xp, x, exact)
+    # sigma'(x) = e / (1 + e)^2, e = exp(-|x|): no 1 - sigma cancellation.  float64: e as a
+    # double-double (our own exp, not the library's: XLA's is 1-2 ULP off and the quotient
+    # adds its roundings), the quotient in double-double, rounded once.
+    if not _dd_mode(xp, x, exact):
+        return ek.sigmoid_grad(xp, x, exact)
+    q_hi, q_lo = _sech2_dd(xp, *exp_dd(xp, -xp.abs(x)))
+    return _keep_nan(xp, x, q_hi + q_lo)
 
 
 def d_log_sigmoid(xp: Namespace, x: Array, exact: bool) -> Array:
     # d/dx log sigma(x) = sigma(-x): 1 at -inf, 0 at +inf, e^-x in the positive tail
-    return ek.sigmoid(xp, -x, exact)
+    if not _dd_mode(xp, x, exact):
+        return ek.sigmoid(xp, -x, exact)
+    hi, lo = sigmoid_dd(xp, -x, exact)
+    return hi + lo
 
 
 def d_softplus(xp: Namespace, x: Array, exact: bool) -> Array:
     # d/dx softplus(x) = sigma(x): keeps the subnormal tail e^x for x << 0
-    return ek.sigmoid(xp, x, exact)
+    if not _dd_mode(xp, x, exact):
+        return ek.sigmoid(xp, x, exact)
+    hi, lo = sigmoid_dd(xp, x, exact)
+    return hi + lo
+
+
+# mpmath.mp.prec = 300; l = mpmath.log(4); float(l), float(l - float(l))
+_LN4_HI, _LN4_LO = 1.3862943611198906, 4.638093627692599e-17
+# mpmath.mp.prec = 300; l = mpmath.log(8); float(l), float(l - float(l))
+_LN8_HI, _LN8_LO = 2.0794415416798357, 1.8059370687790465e-16
+
+
+def _scaled_tail(xp: Namespace, two_a: Array, ln_hi: float, ln_lo: float) -> Array:
+    """``c e^(-2a)`` with ``c = e^(ln_hi + ln_lo)`` (4 or 8) as one exponential, rounded once.
+
+    Far out, ``e^(-2a)`` is subnormal (and has lost its relative precision) before ``c
+    e^(-2a)`` is; ``ln c - 2a`` is carried as a TwoSum so that the argument is exact.
+    """
+    u_hi, u_lo = _dd.two_sum(-two_a, ln_hi + xp.zeros_like(two_a))
+    hi, lo = exp_dd(xp, u_hi, u_lo + ln_lo)
+    return hi + lo
 
 
 def d_tanh(xp: Namespace, x: Array, exact: bool) -> Array:
-    # tanh'(x) = 4 e / (1 + e)^2, e = exp(-2|x|): no 1 - tanh^2 cancellation
-    return ek.tanh_grad(xp, x, exact)
+    # tanh'(x) = 4 e / (1 + e)^2, e = exp(-2|x|): no 1 - tanh^2 cancellation.  float64: in
+    # double-double with our own exp; beyond 2|x| = 700 (e subnormal) as e^(ln 4 - 2|x|).
+    if not _dd_mode(xp, x, exact):
+        return ek.tanh_grad(xp, x, exact)
+    two_a = 2.0 * xp.minimum(xp.abs(x), _HUGE_ARG)  # exact
+    q_hi, q_lo = _sech2_dd(xp, *exp_dd(xp, -two_a))
+    out = 4.0 * q_hi + 4.0 * q_lo
+    out = xp.where(two_a > 700.0, _scaled_tail(xp, xp.maximum(two_a, 700.0), _LN4_HI, _LN4_LO), out)
+    return _keep_nan(xp, x, out)
 
 
 def d_logit(xp: Namespace, p: Array, exact: bool) -> Array:
@@ -78,13 +223,38 @@ def d_logit(xp: Namespace, p: Array, exact: bool) -> Array:
 
 def d_sigmoid_grad(xp: Namespace, x: Array, exact: bool) -> Array:
     # sigma''(x) = sigma'(x) (1 - 2 sigma(x)) = -sigma'(x) tanh(x/2): 1 - 2 sigma(x) cancels
-    # near 0, tanh(x/2) keeps its relative accuracy there.
-    return -ek.sigmoid_grad(xp, x, exact) * ek.tanh(xp, x / 2.0, exact)
+    # near 0, tanh(x/2) keeps its relative accuracy there.  float64, with a = |x|, e = e^-a
+    # and m = e^-a - 1 (both our own, in double-double): tanh(a/2) = -m / (1 + e), so
+    # sigma'' = -sign(x) (-m) e / (1 + e)^3, rounded once.
+    if not _dd_mode(xp, x, exact):
+        return -ek.sigmoid_grad(xp, x, exact) * ek.tanh(xp, x / 2.0, exact)
+    a = xp.abs(x)
+    q = _sech2_dd(xp, *exp_dd(xp, -a), power=3)
+    m_hi, m_lo = expm1_dd(xp, -a)
+    p_hi, p_lo = _dd.mul(xp, *q, -m_hi, -m_lo, guard=False)
+    tiny = q[0] < _TINY_DD  # e subnormal: -m = 1 to far below its rounding
+    out = xp.where(tiny, q[0], p_hi + p_lo)
+    # |x| < 2**-30: sigma'' = -x/8 (1 - x^2/4 + ...), rounded once (and no product with a
+    # tiny -m, which XLA would flush below the normal range)
+    out = xp.where(a < 2.0**-30, a / 8.0, out)
+    return _keep_nan(xp, x, xp.where(x < 0, out, -out))
 
 
 def d_tanh_grad(xp: Namespace, x: Array, exact: bool) -> Array:
-    # d/dx sech^2(x) = -2 tanh(x) sech^2(x): both factors relatively accurate
-    return -2.0 * ek.tanh(xp, x, exact) * ek.tanh_grad(xp, x, exact)
+    # d/dx sech^2(x) = -2 tanh(x) sech^2(x): both factors relatively accurate.  float64, with
+    # a = |x|, e = e^-2a, m = e^-2a - 1: tanh(a) = -m / (1 + e), sech^2 = 4 e / (1 + e)^2, so
+    # the derivative is -sign(x) 8 (-m) e / (1 + e)^3, rounded once; beyond 2a = 700 (e
+    # subnormal) -sign(x) e^(ln 8 - 2a).
+    if not _dd_mode(xp, x, exact):
+        return -2.0 * ek.tanh(xp, x, exact) * ek.tanh_grad(xp, x, exact)
+    two_a = 2.0 * xp.minimum(xp.abs(x), _HUGE_ARG)
+    q = _sech2_dd(xp, *exp_dd(xp, -two_a), power=3)
+    m_hi, m_lo = expm1_dd(xp, -two_a)
+    p_hi, p_lo = _dd.mul(xp, *q, -m_hi, -m_lo, guard=False)
+    out = 8.0 * p_hi + 8.0 * p_lo
+    out = xp.where(two_a > 700.0, _scaled_tail(xp, xp.maximum(two_a, 700.0), _LN8_HI, _LN8_LO), out)
+    out = xp.where(two_a < 2.0**-29, two_a, out)  # -2x (1 - 4x^2/3 + ...), rounded once
+    return _keep_nan(xp, x, xp.where(x < 0, out, -out))
 
 
 def d_sigmoid_grad_from_output(xp: Namespace, y: Array, exact: bool) -> Array:
@@ -203,6 +373,8 @@ def weighted_softmax(xp: Namespace, x: Array, b: Array | None, exact: bool) -> t
         scale = xp.where(k <= 0, 1.0 / _pow2(xp, xp.minimum(k, 0.0)), _pow2(xp, -xp.maximum(k, 0.0)))
         b = b * scale
     sh = shift_terms(xp, x, b, None, exact)
+    if _dd_mode(xp, x, exact):
+        sh = _terms_dd(xp, sh, b)
     # the same sum as the forward pass (weighted terms near the pivot carry their main part
     # in t_lo: b + b expm1(d), so t_lo is never dropped when it is there)
     s_hi, s_lo = _sum(xp, sh, exact, b is None)
@@ -229,7 +401,11 @@ def weighted_softmax(xp: Namespace, x: Array, b: Array | None, exact: bool) -> t
     # d/db_i = e^{x_i - m} / S for every finite x_i, zero weights included
     fin_x = xp.isfinite(x)
     d = xp.where(fin_x, x, sh.m) - sh.m
-    e = xp.where(fin_x, xp.exp(d), 0.0)
+    if _dd_mode(xp, x, exact):
+        e_hi, e_lo = exp_dd(xp, d)
+        e = xp.where(fin_x, e_hi + e_lo, 0.0)
+    else:
+        e = xp.where(fin_x, xp.exp(d), 0.0)
     big_e = e / (den_hi + den_lo)
     b_safe = xp.where(b == 0, 1.0, b)
     big_e = xp.where(sh.is_pinf, share / b_safe, big_e)
@@ -237,6 +413,24 @@ def weighted_softmax(xp: Namespace, x: Array, b: Array | None, exact: bool) -> t
     big_e = xp.where(zero & ~sh.inf_pos, 0.0, big_e)
     big_e = xp.where(bad, xp.nan, big_e)
     return p_hi, p_lo, big_e * scale
+
+
+def _terms_dd(xp: Namespace, sh: Any, b: Array | None) -> Any:
+    """The shifted terms ``b e^(d_hi + d_lo)`` again, with our double-double exp.
+
+    The forward kernels take ``e^d`` from the library (1 ULP in NumPy and PyTorch; XLA's is
+    1-2 ULP off, and hundreds near the bottom of the range, e^-700), which the gradient
+    ``t / S`` would pass on: here every term is a double-double pair to about ``2**-70``.
+    """
+    from dataclasses import replace
+
+    fin = sh.finite
+    e_hi, e_lo = exp_dd(xp, sh.d_hi, sh.d_lo)
+    if b is None:
+        t_hi, t_lo = e_hi, e_lo
+    else:
+        t_hi, t_lo = _dd.mul(xp, xp.where(fin, b, 0.0), xp.zeros_like(e_hi), e_hi, e_lo)
+    return replace(sh, t_hi=xp.where(fin, t_hi, 0.0), t_lo=xp.where(fin, t_lo, 0.0))
 
 
 def _sum(xp: Namespace, sh: Any, exact: bool, unweighted: bool) -> tuple[Array, Array]:
@@ -256,10 +450,17 @@ def _sum(xp: Namespace, sh: Any, exact: bool, unweighted: bool) -> tuple[Array, 
 
 
 def residual_softmax(xp: Namespace, x: Array, y: Array, exact: bool) -> Array:
-    """``p - y`` in the work dtype: what the rounding of the saved softmax output lost."""
+    """``(p - y) / y`` in the work dtype: what the rounding of the saved output lost, relative.
+
+    Relative, so that it survives being kept at half the width: the absolute ``p - y`` of
+    an output near 1e-95 is near 1e-111, which float32 flushes to 0 (3 ULP in the
+    gradient); ``(p - y) / y`` is below ``2**-53`` in magnitude whatever ``y`` is.  0 where
+    ``y`` is 0.
+    """
     p_hi, p_lo = softmax_dd(xp, x, exact)
-    r = (p_hi - y) + p_lo
-    return xp.where(xp.isfinite(r), r, 0.0)
+    nz = y != 0
+    r = ((p_hi - y) + p_lo) / xp.where(nz, y, 1.0)
+    return xp.where(xp.isfinite(r) & nz, r, 0.0)
 
 
 def residual_log_softmax(xp: Namespace, x: Array, y: Array, exact: bool) -> Array:
@@ -332,45 +533,95 @@ _LN2_LO = 1.90821492927058770002e-10
 _INV_LN2 = 1.44269504088896338700e00
 
 
-def exp_dd(xp: Namespace, a: Array) -> tuple[Array, Array]:
-    """``e^a`` as a double-double pair, relative error about ``2**-70``, for ``a <= 0``.
+def _exp_reduced(xp: Namespace, a: Array) -> tuple[Array, Array, Array, Array]:
+    """``e^a = 2**k (1 + s)``: ``(s_hi, s_lo, f1, f2)`` with ``2**k = f1 f2`` exactly.
 
-    The library ``exp`` is within an ULP, which is not enough where a result cancels
-    against another term (``sigma(x) - y`` for a soft label near ``sigma(x)``).  Here
-    ``a = k log 2 + r`` with ``|r| <= log(2)/2`` carried exactly (Cody-Waite), ``e^r`` is
-    ``1 + r + r^2/2 + r^3/6 + r^4/24`` in double-double plus the rest of its Taylor series in
-    float64 (below ``5e-5``, so its rounding costs ``2**-67`` at most), and ``2**k`` scales
-    exactly.  ``-inf`` gives 0; results below the normal range lose their low part.
+    ``a = k log 2 + r`` with ``|r| <= log(2)/2`` carried exactly (Cody-Waite); ``s = e^r - 1``
+    is ``r + r^2/2 + r^3/6 + r^4/24`` in double-double plus the rest of its Taylor series in
+    float64 (below ``5e-5``, so its rounding costs ``2**-67`` of the result at most).  ``a``
+    is clipped to [-1075, 709.8] (beyond, ``e^a`` is 0 or overflows anyway); the caller
+    patches non-finite ``a``.  Nothing calls the library ``exp``: XLA's is 1-2 ULP off, and
+    near the bottom of the range hundreds.
     """
     fin = xp.isfinite(a)
-    a_s = xp.where(fin, xp.maximum(a, -1075.0), 0.0)
+    a_s = xp.where(fin, xp.clip(a, -1075.0, 709.8), 0.0)
     k = xp.round(a_s * _INV_LN2)
     r1 = a_s - k * _LN2_HI  # exact: k * _LN2_HI has trailing zeros
     r_hi, r_lo = _dd.two_sum(r1, -k * _LN2_LO)
     zeros = xp.zeros_like(r_hi)
-    r2 = _dd.mul(xp, r_hi, r_lo, r_hi, r_lo)
-    r3 = _dd.mul(xp, *r2, r_hi, r_lo)
-    r4 = _dd.mul(xp, *r2, *r2)
+    r2 = _dd.mul(xp, r_hi, r_lo, r_hi, r_lo, guard=False)
+    r3 = _dd.mul(xp, *r2, r_hi, r_lo, guard=False)
+    r4 = _dd.mul(xp, *r2, *r2, guard=False)
     # the Taylor tail sum_{n >= 5} r^n / n!, Horner in float64 up to r^17 / 17! (< 2**-75)
     poly = zeros
     for n in range(17, 5, -1):
         poly = (poly + 1.0 / math.factorial(n)) * r_hi
     tail = r_hi**5 * (1.0 / 120.0 + poly)
-    s = _dd.add(r4[0], r4[1], zeros, zeros)
-    s = _dd.div(xp, s[0], s[1], 24.0 + zeros, zeros)
+    s = _dd.div(xp, r4[0], r4[1], 24.0 + zeros, zeros, guard=False)
     s = _dd.add(*s, tail, zeros)
-    t3 = _dd.div(xp, r3[0], r3[1], 6.0 + zeros, zeros)
+    t3 = _dd.div(xp, r3[0], r3[1], 6.0 + zeros, zeros, guard=False)
     s = _dd.add(*s, *t3)
     s = _dd.add(*s, r2[0] * 0.5, r2[1] * 0.5)
     s = _dd.add(*s, r_hi, r_lo)
-    s = _dd.add(*s, 1.0 + zeros, zeros)
-    # 2**k in two exact halves (2**k alone underflows to 0 below k = -1074)
+    # 2**k in two exact halves (2**k alone is not a float below k = -1074 or above 1023)
     k1 = xp.floor(k / 2.0)
-    f1, f2 = _pow2(xp, k1), _pow2(xp, k - k1)
-    hi, lo = (s[0] * f1) * f2, (s[1] * f1) * f2
-    hi = xp.where(fin, hi, xp.where(a > 0, a, 0.0))
+    return s[0], s[1], _pow2_signed(xp, k1), _pow2_signed(xp, k - k1)
+
+
+def exp_dd(xp: Namespace, a: Array, a_lo: Array | None = None) -> tuple[Array, Array]:
+    """``e^(a + a_lo)`` as a double-double pair, relative error about ``2**-70``.
+
+    The library ``exp`` is within an ULP or two, which is not enough where a result
+    cancels against another term (``sigma(x) - y`` for a soft label near ``sigma(x)``) or
+    is composed with further roundings (a gradient ``e / (1 + e)^2``).  ``a_lo`` is a small
+    correction (the rounding error of ``a``): ``e^(a + a_lo) = e^a (1 + a_lo)``.  ``-inf``
+    gives 0, ``+inf`` gives inf, NaN gives NaN; results below the normal range lose their
+    low part (one rounding of the subnormal result).
+    """
+    s_hi, s_lo, f1, f2 = _exp_reduced(xp, a)
+    one, zeros = xp.ones_like(s_hi), xp.zeros_like(s_hi)
+    s_hi, s_lo = _dd.add(one, zeros, s_hi, s_lo)
+    if a_lo is not None:
+        # only a correction below 2**-42 is small enough for e^a_lo = 1 + a_lo; where |a| >
+        # 1100 (the rounding error of a itself is then large) e^a is 0 or inf anyway
+        small = xp.isfinite(a_lo) & (xp.abs(a) <= 1100.0)
+        s_hi, s_lo = _dd.fast_two_sum(s_hi, s_lo + s_hi * xp.where(small, a_lo, 0.0))
+    hi, lo = (s_hi * f1) * f2, (s_lo * f1) * f2
+    fin = xp.isfinite(a) & xp.isfinite(hi)
+    hi = xp.where(fin, hi, xp.where(a > 0, xp.inf, 0.0))
     lo = xp.where(fin, lo, 0.0)
     return xp.where(xp.isnan(a), a, hi), lo
+
+
+def expm1_dd(xp: Namespace, a: Array) -> tuple[Array, Array]:
+    """``e^a - 1`` as a double-double pair for ``a <= 0``, relative error about ``2**-70``.
+
+    ``2**k (1 + s) - 1 = 2**k s + (2**k - 1)``: for ``k = 0`` (``|a| <= log(2)/2``) this is
+    ``s`` itself, accurate relative to itself near ``a = 0``; otherwise no cancellation
+    (``|e^a - 1| >= 0.29``) and ``2**k - 1`` is a TwoSum.  ``-inf`` gives -1.
+    """
+    s_hi, s_lo, f1, f2 = _exp_reduced(xp, a)
+    p = f1 * f2  # 2**k (k >= -1075; where it is subnormal it is far below 2**-106 of 1)
+    c_hi, c_lo = _dd.two_sum(-xp.ones_like(p), p)  # 2**k - 1, exactly
+    t_hi, t_lo = (s_hi * f1) * f2, (s_lo * f1) * f2
+    hi, lo = _dd.add(t_hi, t_lo, c_hi, c_lo)
+    hi = xp.where(a == -xp.inf, -1.0, hi)
+    lo = xp.where(a == -xp.inf, 0.0, lo)
+    return xp.where(xp.isnan(a), a, hi), lo
+
+
+def _pow2_signed(xp: Namespace, k: Array) -> Array:
+    """``2**k`` for integral ``k`` in [-1023, 1023] as float64, exactly (``_pow2`` both ways)."""
+    n = xp.abs(k)
+    up = xp.ones_like(k)
+    down = xp.ones_like(k)
+    for j in range(9, -1, -1):
+        step = float(2**j)
+        take = n >= step
+        up = xp.where(take, up * 2.0**step, up)
+        down = xp.where(take, down * 2.0**-step, down)
+        n = n - xp.where(take, step, 0.0)
+    return xp.where(k < 0, down, up)
 
 
 def _pow2(xp: Namespace, k: Array) -> Array:

@@ -297,7 +297,7 @@ class Normalise(Rule):
     other outputs: the diagonal of the Jacobian, ``y_i (1 - y_i)``, keeps its digits when
     ``y_i`` rounds to 1.  log_softmax: ``dx = g Q - p (G - g)`` with ``p = e^y (1 + q)``,
     ``1 - p`` from ``log_softmax_from_saved`` and ``G = sum_j g_j``.  The residual (``y``'s
-    rounding error for softmax; for log_softmax the rounding error of ``y``, or in float64
+    relative rounding error for softmax; for log_softmax the rounding error of ``y``, or in float64
     the relative correction ``q`` of ``e^y``) is kept at half the output's width by
     default: less memory than the input, and enough, since it only has to carry the few
     bits that ``exp`` amplifies.  float64 log_softmax keeps ``q`` in float64: where ``p``
@@ -423,13 +423,14 @@ def _complement_dd(xp: Namespace, p_hi: Array, p_lo: Array) -> Array:
 def _softmax_vjp_saved(xp: Namespace, y: Array, r: Array | None, g: Array, exact: bool) -> Array:
     # dx = y (g - sum_j y_j g_j) written as y (g R - (u - y g)), R_i = sum_{j != i} y_j: the
     # 1 - y_i that cancels when y_i rounds to 1 is replaced by the sum of the other outputs.
+    # r is the relative residual (p - y) / y (see residual_softmax): p = y + y r
     if exact:
-        lo = xp.zeros_like(y) if r is None else r
+        lo = xp.zeros_like(y) if r is None else y * r
         big_r = _complement_dd(xp, y, lo)
         u = xp.sum(y * g, axis=-1, keepdims=True) + xp.sum(lo * g, axis=-1, keepdims=True)
         inner = g * big_r - (u - (y * g + lo * g))
         return y * inner + lo * inner
-    yt = y if r is None else y + r
+    yt = y if r is None else y + y * r
     big_r = dk.complement(xp, yt, exact)
     u = xp.sum(yt * g, axis=-1, keepdims=True)
     return yt * (g * big_r - (u - yt * g))

@@ -217,10 +217,12 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
     dtype = args.dtype or "float64"
     plan["dtype"] = dtype
     if args.grad:
-        from ._peers import GRAD_FUNCTIONS
+        from ._engine import VECTOR_GRADIENTS, grad_functions
 
-        if kind != "function" or subject not in GRAD_FUNCTIONS:
-            raise _BadInput(str(_messages.audit_grad_function(str(subject), GRAD_FUNCTIONS)))
+        if kind != "function" or subject not in grad_functions():
+            raise _BadInput(str(_messages.audit_grad_function(str(args.subject), grad_functions())))
+        if subject in VECTOR_GRADIENTS and dtype not in ("float32", "float64"):
+            raise _BadInput(str(_messages.audit_impl_lacks_dtype(f"{subject} gradient", dtype, ("float32", "float64"))))
         plan["mode"] = "grad"
         plan["bounds"] = _function_bounds(subject, ranges, dtype)
         return plan
@@ -361,6 +363,26 @@ def _run_all(plan: dict[str, Any]) -> int:
             )
             if plan["format"] == "table":
                 print(f"audited {function} {dtype}", file=sys.stderr, flush=True)
+    # the gradient budgets (issue 4): stablenn's rules through PyTorch, float32 and float64
+    grad_impls = None if plan["all_impls"] else ["stablenn"]
+    for function in _engine.grad_functions():
+        for dtype in plan["dtypes"]:
+            if dtype not in ("float32", "float64"):
+                continue
+            audits.append(
+                _engine.audit_gradient(
+                    function,
+                    dtype,
+                    samples=plan["samples"],
+                    seed=plan["seed"],
+                    impls=grad_impls,
+                    threshold=plan["threshold"],
+                    processes=plan["processes"],
+                    intervals=False,
+                )
+            )
+            if plan["format"] == "table":
+                print(f"audited the gradient of {function} {dtype}", file=sys.stderr, flush=True)
     over = _over_budget(audits)
     wall = time.perf_counter() - start
     check = {"ok": not over, "over_budget": over} if plan["check"] else None

@@ -47,6 +47,7 @@ __all__ = [
     "audit_function",
     "audit_gradient",
     "default_samples",
+    "grad_functions",
     "parse_range",
 ]
 
@@ -648,6 +649,25 @@ def _ce(audit: Audit, chosen: list[Impl], processes: int) -> None:
 # ---------------------------------------------------------------- gradients
 
 
+#: Reductions and losses whose gradient ``--grad`` audits (with ``_peers.GRAD_FUNCTIONS``).
+VECTOR_GRADIENTS: tuple[str, ...] = (
+    "logsumexp",
+    "softmax",
+    "log_softmax",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy_with_logits",
+)
+GRADIENT_VECTOR_LENGTH = 64
+"""Longest vector of a gradient audit (each Jacobian row costs one exact evaluation)."""
+
+
+def grad_functions() -> tuple[str, ...]:
+    """Every function ``--grad`` takes: the elementwise ones, then reductions and losses."""
+    from ._peers import GRAD_FUNCTIONS
+
+    return (*GRAD_FUNCTIONS, *VECTOR_GRADIENTS)
+
+
 def audit_gradient(
     function: str,
     dtype: str,
@@ -660,18 +680,33 @@ def audit_gradient(
     processes: int | None = None,
     intervals: bool = True,
 ) -> Audit:
-    """Audit the derivative d/dx of the elementwise `function` against mpmath.
+    """Audit the gradient of `function` against mpmath.
 
-    The implementations are those of `stablenn.audit._peers.grad_implementations`; the
-    exact values come from `stablenn.audit._oracle.derivative`.
+    Elementwise functions: the derivative d/dx (implementations from
+    `stablenn.audit._peers.grad_implementations`, exact values from
+    `stablenn.audit._oracle.derivative`).  Reductions and losses (`VECTOR_GRADIENTS`): see
+    `_vector_gradient` for what is differentiated.  Runs through JAX (``stablenn-jax``,
+    ``jax``) are measured against the flushed reference (`_measure.flush`): XLA on the CPU
+    flushes subnormal inputs and results to zero, so an exactly subnormal gradient may come
+    back as 0 there, and a subnormal input is read as 0.
     """
-    from ._peers import GRAD_FUNCTIONS
-
-    if function not in GRAD_FUNCTIONS:
-        raise _messages.audit_grad_function(function, GRAD_FUNCTIONS)
+    if function not in grad_functions():
+        raise _messages.audit_grad_function(function, grad_functions())
     name = get_format(dtype).name
-    n = DEFAULT_SAMPLES["elementwise"] if samples is None else samples
+    vector = function in VECTOR_GRADIENTS
+    if samples is None:
+        samples = default_samples(function) if vector else DEFAULT_SAMPLES["elementwise"]
+    n = samples
     _check_common(n, threshold)
+    if vector:
+        if name not in ("float32", "float64"):
+            raise _messages.audit_impl_lacks_dtype(f"{function} gradient", name, ("float32", "float64"))
+        audit = Audit(f"gradient of {function}", "gradient", name, n, seed, threshold)
+        clock = _Clock()
+        _vector_gradient(audit, function, impls)
+        audit.timing.update(clock.stop())
+        audit.timing["processes"] = 1
+        return audit
     chosen, notes = grad_implementations(function, name, impls)
     chosen = [i for i in chosen if name in i.dtypes]
     audit = Audit(f"d/dx {function}", "gradient", name, n, seed, threshold)
@@ -682,6 +717,127 @@ def audit_gradient(
     audit.timing.update(clock.stop())
     audit.timing["processes"] = processes
     return audit
+
+
+def _grad_callers(function: str, names: Sequence[str] | None) -> list[tuple[str, str, Callable[..., Any]]]:
+    """``(name, label, fn)`` from `stablenn._autodiff.gradient_impls` (NumPy in and out)."""
+    from stablenn._autodiff import gradient_impls
+
+    rename = {"stablenn-torch": "stablenn"}
+    labels = {
+        "stablenn": "stablenn rule through torch.autograd",
+        "stablenn-jax": "stablenn rule through jax.grad",
+        "torch": "PyTorch's function, torch.autograd",
+        "jax": "JAX's function, jax.grad",
+    }
+    out = []
+    for key, fn in gradient_impls(function).items():
+        name = rename.get(key, key)
+        if names is not None and name not in names:
+            continue
+        if "jax" in name:
+            import jax
+
+            jax.config.update("jax_enable_x64", True)  # float64 gradients need 64-bit JAX
+        out.append((name, labels.get(name, key), fn))
+    if names is not None:
+        unknown = [n for n in names if n not in {o[0] for o in out}]
+        if unknown:
+            raise _messages.audit_grad_function(f"{function} with --impl {','.join(unknown)}", tuple(o[0] for o in out))
+    return out
+
+
+def _grad_cases(function: str, dtype: str, n: int, seed: int) -> list[tuple[tuple[Any, ...], np.ndarray, dict[str, Any]]]:
+    """``(arguments, exact gradient, description)`` for every case of a gradient audit.
+
+    * ``logsumexp``: d/dx log|sum b e^x| over vectors (weights of both signs for half of
+      them), where the weighted sum is not exactly 0;
+    * ``softmax``, ``log_softmax``: the VJP with a one-hot cotangent ``e_k``, i.e. row ``k``
+      of the Jacobian, for ``k`` the largest and the smallest entry: the gradient of one
+      output, where ``s_k (1 - s_k)`` and ``1 - s_k`` cancel in every peer.  (A random
+      cotangent mixes rows whose sum can cancel arbitrarily: its condition number, not the
+      rule, would set the error.)
+    * ``binary_cross_entropy_with_logits``: d(element loss)/d(logit), hard and soft labels;
+    * ``cross_entropy_with_logits``: d(row loss)/d(logits), class index at the argmax and
+      at the argmin.
+    """
+    cases: list[tuple[tuple[Any, ...], np.ndarray, dict[str, Any]]] = []
+    if function == "binary_cross_entropy_with_logits":
+        x = _sampler.sample_unary(dtype, n, seed=seed)
+        x = x[np.isfinite(x.astype(np.float64))]
+        y = _sampler.sample_labels(dtype, x.size, seed=seed + 1)
+        exact = _oracle.bce_grad(x, y, dtype)
+        for i in range(x.size):
+            cases.append(((x[i : i + 1], y[i : i + 1]), exact[i : i + 1], {"x": float(x[i]), "y": float(y[i])}))
+        return cases
+    vectors = _sampler.sample_vectors(dtype, n, seed=seed, weights=function == "logsumexp", max_len=GRADIENT_VECTOR_LENGTH)
+    for c in vectors:
+        x, b = c.x, getattr(c, "b", None)
+        if not np.isfinite(x.astype(np.float64)).all() or (b is not None and not np.isfinite(b.astype(np.float64)).all()):
+            continue  # special values: tests/test_gradients_special.py
+        if function == "logsumexp":
+            if b is not None and not (b != 0).any():
+                continue
+            try:
+                exact = _oracle.logsumexp_grad(x, dtype, b)
+            except (ZeroDivisionError, ValueError, ArithmeticError):
+                continue  # the weighted sum is exactly 0: no gradient
+            cases.append(((x, b), exact, {"x": x.tolist(), **({} if b is None else {"b": b.tolist()})}))
+            continue
+        for k in sorted({int(np.argmax(x)), int(np.argmin(x))}):
+            if function == "cross_entropy_with_logits":
+                exact = _oracle.cross_entropy_grad(x, k, dtype)
+                cases.append(((x, np.int64(k)), exact, {"x": x.tolist(), "target": k}))
+            else:
+                g = np.zeros_like(x)
+                g[k] = 1
+                ref = _oracle.softmax_vjp if function == "softmax" else _oracle.log_softmax_vjp
+                cases.append(((x, g), ref(x, g, dtype), {"x": x.tolist(), "cotangent": f"e_{k}"}))
+    return cases
+
+
+def _vector_gradient(audit: Audit, function: str, names: Sequence[str] | None) -> None:
+    from ._budgets import budget
+    from ._measure import flush
+
+    dtype = audit.dtype
+    callers = _grad_callers(function, names)
+    t0 = time.perf_counter()
+    cases = _grad_cases(function, dtype, audit.samples, audit.seed)
+    audit.timing["oracle_s"] = time.perf_counter() - t0
+    b = budget(function, dtype, kind="grad")
+    fmt = get_format(dtype)
+    for name, label, fn in callers:
+        ftz = "jax" in name
+        col = _Collector(f"gradient of {function}", dtype, ftz=ftz)
+        t1 = time.perf_counter()
+        failed = None
+        ulps = []
+        for args, exact, info in cases:
+            if ftz:
+                args = tuple(flush(a, dtype) if isinstance(a, np.ndarray) else a for a in args)
+            try:
+                import warnings
+
+                with warnings.catch_warnings(), np.errstate(all="ignore"):
+                    warnings.simplefilter("ignore")
+                    got = np.asarray(fn(*args)).astype(fmt.storage)
+            except Exception as exc:  # a peer that raises is part of the audit
+                failed = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
+                break
+            keep = np.isfinite(exact.astype(np.float64))
+            col.add(got, exact, ~keep, lambda i, _info=info: _info)
+            u = ulp_distance(got, exact, fmt)
+            if ftz:
+                u = np.minimum(u, ulp_distance(got, flush(exact, dtype), fmt))
+            ulps.append(np.where(keep, u, 0.0))
+        result = col.result("numpy", name, 0.0, time.perf_counter() - t1)
+        run = Run(name, label, result, failed=failed)
+        if b is not None and ulps:
+            u_all = np.concatenate([np.ravel(u) for u in ulps])
+            run.result.budget = b
+            run.result.violations = int(np.sum(u_all > b))
+        audit.runs.append(run)
 
 
 # ---------------------------------------------------------------- formulas

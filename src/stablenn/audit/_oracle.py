@@ -1458,14 +1458,50 @@ def _two_precision(name: str, fmt: Format, fn: Callable[[], list[Any]], n: int) 
     raise _messages.audit_oracle_precision(name, _MAX_PREC)
 
 
-def _mp_softmax(x: np.ndarray, b: np.ndarray | None = None) -> tuple[list[mpmath.mpf], mpmath.mpf]:
-    """``b_i e**(x_i - m) / S`` for finite x (as mpf at the current precision) and S."""
+# "Exact" below means rounded to the working precision plus _WIDE bits: exact for every
+# operand within 2**_WIDE of the others, and an error 2**-_WIDE below the largest operand
+# otherwise (terms e^-1e300 beside 1 cannot be added exactly).  Every gradient that does not
+# underflow is at least 2**-1100 / 2**1030 of its largest term (float64 operands), so this
+# costs less than 2**-2000 of the result.
+_WIDE = 4400
+
+
+def _exact_sum(values: Iterable[Any]) -> Any:
+    """The sum of mpf values, "exactly" (see ``_WIDE``), as a raw mpf."""
+    prec = mpmath.mp.prec + _WIDE
+    acc = L.fzero
+    for v in values:
+        acc = L.mpf_add(acc, v._mpf_ if isinstance(v, mpmath.mpf) else v, prec, "n")
+    return acc
+
+
+def _exact(a: Any, b: Any, op: Callable[..., Any]) -> Any:
+    """``op(a, b)`` "exactly" (``mpf_mul``, ``mpf_sub``...) on raw mpfs or mpf values."""
+    return op(a._mpf_ if isinstance(a, mpmath.mpf) else a, b._mpf_ if isinstance(b, mpmath.mpf) else b, mpmath.mp.prec + _WIDE, "n")
+
+
+def _mp_terms(x: np.ndarray, b: np.ndarray | None = None) -> tuple[list[mpmath.mpf], Any]:
+    """``t_i = b_i e**(x_i - m)`` (rounded at the working precision) and their exact sum.
+
+    The gradient references below combine these terms with exact arithmetic (``_WIDE``
+    bits beyond the working precision) and round once at the end, so the only errors are the roundings of the
+    exponentials, which shrink with the working precision: no ``1 - s_i`` that cancels to
+    a fixed-precision 0 where a probability saturates (``1 - s_i = e^-720``, say), and
+    the two-precision loop of ``_two_precision`` sees every error it has to bound.
+    """
     xs = [mpmath.mpf(float(v)) for v in x]
     bs = [mpmath.mpf(1)] * len(xs) if b is None else [mpmath.mpf(float(v)) for v in b]
     m = max(xs)
     terms = [bi * mpmath.exp(xi - m) for xi, bi in zip(xs, bs, strict=True)]
-    s = mpmath.fsum(terms)
-    return [t / s for t in terms], s
+    return terms, _exact_sum(terms)
+
+
+def _ratio(num: Any, den: Any) -> Any:
+    """``num / den`` (raw mpfs) at the working precision; exactly 0.0 (a float) for a zero
+    numerator, which the two-precision loop then accepts as exact."""
+    if num == L.fzero:
+        return 0.0
+    return mpmath.mpf(num) / mpmath.mpf(den)
 
 
 def logsumexp_grad(x: Any, dtype: Any, b: Any = None) -> np.ndarray:
@@ -1479,41 +1515,65 @@ def logsumexp_grad(x: Any, dtype: Any, b: Any = None) -> np.ndarray:
     fmt = get_format(dtype)
     xf = np.asarray(x, dtype=np.float64).ravel()
     bf = None if b is None else np.asarray(b, dtype=np.float64).ravel()
-    return _two_precision("logsumexp gradient", fmt, lambda: _mp_softmax(xf, bf)[0], xf.size)
+
+    def fn() -> list[Any]:
+        t, s_ex = _mp_terms(xf, bf)
+        return [_ratio(ti._mpf_, s_ex) for ti in t]
+
+    return _two_precision("logsumexp gradient", fmt, fn, xf.size)
 
 
 def softmax_vjp(x: Any, cotangent: Any, dtype: Any) -> np.ndarray:
     """Correctly rounded ``J^T g`` of softmax: ``s_i (g_i - sum_j g_j s_j)``.
 
+    Evaluated as ``t_i (g_i S - U) / S**2`` with ``S = sum_j t_j`` and ``U = sum_j g_j
+    t_j`` exact, so that ``g_i S - U = sum_j (g_i - g_j) t_j`` is exact too: a saturated
+    ``s_i`` near 1 makes ``g_i - sum_j g_j s_j`` smaller than any fixed working precision
+    can see, not this.
+
     >>> softmax_vjp(np.array([0.0, 0.0]), np.array([1.0, 0.0]), "float64").tolist()
     [0.25, -0.25]
+    >>> # d softmax_0 / dx_0 at x = (700, 0): s_0 (1 - s_0) = e^-700 / (1 + e^-700)^2
+    >>> float(softmax_vjp(np.array([700.0, 0.0]), np.array([1.0, 0.0]), "float64")[0])
+    9.85967654375977e-305
     """
     fmt = get_format(dtype)
     xf = np.asarray(x, dtype=np.float64).ravel()
     gf = [mpmath.mpf(float(v)) for v in np.asarray(cotangent, dtype=np.float64).ravel()]
 
-    def fn() -> list[mpmath.mpf]:
-        s, _ = _mp_softmax(xf)
-        dot = mpmath.fsum(gi * si for gi, si in zip(gf, s, strict=True))
-        return [si * (gi - dot) for gi, si in zip(gf, s, strict=True)]
+    def fn() -> list[Any]:
+        t, s_ex = _mp_terms(xf)
+        u_ex = _exact_sum(_exact(gj, tj, L.mpf_mul) for gj, tj in zip(gf, t, strict=True))
+        s2 = L.mpf_mul(s_ex, s_ex, 0)
+        return [_ratio(_exact(ti, _exact(_exact(gi, s_ex, L.mpf_mul), u_ex, L.mpf_sub), L.mpf_mul), s2) for gi, ti in zip(gf, t, strict=True)]
 
     return _two_precision("softmax vjp", fmt, fn, xf.size)
+
+
+def _log_softmax_vjp_terms(t: list[Any], s_ex: Any, g: list[Any]) -> list[Any]:
+    # g_i - s_i sum_j g_j = (g_i S - t_i G) / S with S and G exact sums: exact numerator
+    g_ex = _exact_sum(g)
+    return [_ratio(_exact(_exact(gi, s_ex, L.mpf_mul), _exact(ti, g_ex, L.mpf_mul), L.mpf_sub), s_ex) for gi, ti in zip(g, t, strict=True)]
 
 
 def log_softmax_vjp(x: Any, cotangent: Any, dtype: Any) -> np.ndarray:
     """Correctly rounded ``J^T g`` of log_softmax: ``g_i - s_i sum_j g_j``.
 
+    Evaluated as ``(g_i S - t_i G) / S`` with the sums ``S`` and ``G`` exact: no ``1 -
+    s_i`` that a working precision rounds to 0 where ``s_i`` saturates.
+
     >>> log_softmax_vjp(np.array([0.0, 0.0]), np.array([1.0, 0.0]), "float64").tolist()
     [0.5, -0.5]
+    >>> float(log_softmax_vjp(np.array([700.0, 0.0]), np.array([1.0, 0.0]), "float64")[0])
+    9.85967654375977e-305
     """
     fmt = get_format(dtype)
     xf = np.asarray(x, dtype=np.float64).ravel()
     gf = [mpmath.mpf(float(v)) for v in np.asarray(cotangent, dtype=np.float64).ravel()]
 
-    def fn() -> list[mpmath.mpf]:
-        s, _ = _mp_softmax(xf)
-        total = mpmath.fsum(gf)
-        return [gi - si * total for gi, si in zip(gf, s, strict=True)]
+    def fn() -> list[Any]:
+        t, s_ex = _mp_terms(xf)
+        return _log_softmax_vjp_terms(t, s_ex, gf)
 
     return _two_precision("log_softmax vjp", fmt, fn, xf.size)
 
@@ -1521,22 +1581,38 @@ def log_softmax_vjp(x: Any, cotangent: Any, dtype: Any) -> np.ndarray:
 def bce_grad(logits: Any, targets: Any, dtype: Any, *, weight: Any = None, pos_weight: Any = None) -> np.ndarray:
     """Correctly rounded d(loss)/d(logit) of `bce` per element (finite logits).
 
-    ``w [(1 - y + pw y) sigma(x) - pw y]``.
+    ``w [(1 - y + pw y) sigma(x) - pw y] = w [(1 - y) - pw y e] / (1 + e)`` with ``e =
+    e**-x`` (``x >= 0``; for ``x < 0`` numerator and denominator are multiplied by ``e**x``),
+    the numerator exact but for the rounding of ``e``: ``sigma(x) - 1`` is never formed, so
+    a saturated logit keeps its gradient (``-e^-800`` at x = 800 with y = 1, not 0).
 
     >>> bce_grad(np.array([0.0]), np.array([1.0]), "float64").tolist()
     [-0.5]
+    >>> bce_grad(np.array([40.0]), np.array([1.0]), "float64").tolist()  # -e^-40 / (1 + e^-40)
+    [-4.248354255291589e-18]
     """
     fmt = get_format(dtype)
     x = np.asarray(logits, dtype=np.float64)
     shape = x.shape
     cols = [a.ravel().tolist() for a in (x, _broadcast(targets, shape, 0.0), _broadcast(weight, shape, 1.0), _broadcast(pos_weight, shape, 1.0))]
 
-    def fn() -> list[mpmath.mpf]:
-        out = []
+    def fn() -> list[Any]:
+        out: list[Any] = []
+        one = mpmath.mpf(1)
         for xi, yi, wi, pi in zip(*cols, strict=True):
             xm, ym, wm, pm = (mpmath.mpf(v) for v in (xi, yi, wi, pi))
-            sig = 1 / (1 + mpmath.exp(-xm))
-            out.append(wm * ((1 - ym + pm * ym) * sig - pm * ym))
+            e = mpmath.exp(-abs(xm))
+            up = _exact(one, ym, L.mpf_sub)  # 1 - y
+            down = _exact(pm, ym, L.mpf_mul)  # pw y
+            if xm == 0:  # e = 1: the value w (1 - y - pw y) / 2 is rational (and may be a midpoint)
+                num = _exact(_exact(up, down, L.mpf_sub), wm, L.mpf_mul)
+                out.append(0.0 if num == L.fzero else round_mpf(L.mpf_shift(num, -1), fmt))
+                continue
+            if xm >= 0:
+                num = _exact(_exact(up, wm, L.mpf_mul), _exact(_exact(down, e, L.mpf_mul), wm, L.mpf_mul), L.mpf_sub)
+            else:
+                num = _exact(_exact(_exact(up, e, L.mpf_mul), wm, L.mpf_mul), _exact(down, wm, L.mpf_mul), L.mpf_sub)
+            out.append(_ratio(num, (one + e)._mpf_))
         return out
 
     return _two_precision("binary_cross_entropy_with_logits gradient", fmt, fn, x.size).reshape(shape)
@@ -1547,16 +1623,19 @@ def cross_entropy_grad(
 ) -> np.ndarray:
     """Correctly rounded gradient of `cross_entropy_row` w.r.t. the row's logits (finite).
 
-    ``(sum_c coef_c) softmax_i - coef_i`` with ``coef_c = w_c q_c``.
+    ``(sum_c coef_c) softmax_i - coef_i`` with ``coef_c = w_c q_c``: minus the log_softmax
+    VJP with cotangent ``coef``, evaluated the same way (exact sums, no ``1 - s_i``).
 
     >>> cross_entropy_grad(np.array([0.0, 0.0]), 0, "float64").tolist()
     [-0.5, 0.5]
+    >>> float(cross_entropy_grad(np.array([700.0, 0.0]), 0, "float64")[0])  # -e^-700 / (1 + e^-700)
+    -9.85967654375977e-305
     """
     fmt = get_format(dtype)
     xf = np.asarray(logits, dtype=np.float64).ravel()
     n = xf.size
 
-    def fn() -> list[mpmath.mpf]:
+    def fn() -> list[Any]:
         eps = mpmath.mpf(float(label_smoothing))
         if isinstance(target, (int, np.integer)):
             q = [(1 - eps) * (1 if c == int(target) else 0) + eps / n for c in range(n)]
@@ -1564,9 +1643,8 @@ def cross_entropy_grad(
             q = [(1 - eps) * mpmath.mpf(float(t)) + eps / n for t in np.asarray(target, dtype=np.float64)]
         wts = [mpmath.mpf(1)] * n if weight is None else [mpmath.mpf(float(v)) for v in np.asarray(weight, dtype=np.float64)]
         coef = [a * b for a, b in zip(wts, q, strict=True)]
-        s, _ = _mp_softmax(xf)
-        total = mpmath.fsum(coef)
-        return [total * si - ci for si, ci in zip(s, coef, strict=True)]
+        t, s_ex = _mp_terms(xf)
+        return [v if isinstance(v, float) else -v for v in _log_softmax_vjp_terms(t, s_ex, coef)]
 
     return _two_precision("cross_entropy_with_logits gradient", fmt, fn, n)
 
