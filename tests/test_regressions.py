@@ -52,3 +52,46 @@ def test_tanh_grad_rounds_once_where_its_exponential_is_subnormal():
     # float(4 * mpmath.exp(-744) / (1 + mpmath.exp(-744))**2) = 3e-323 (6 subnormal units);
     # 4 * fl(exp(-744)) gave 4e-323
     assert snn.tanh_grad(np.array([372.0]))[0] == 3e-323
+
+
+# ---------------------------------------------------------------- losses (session 2)
+
+
+def test_label_smoothing_sum_that_overflows_while_the_loss_does_not():
+    # sum_c -log p_c = 1.8e308 overflows; eps / C times it is finite.  Once inf (fuzz case).
+    # mpmath (prec 300): 0.9 * nll_0 + 0.1 / 3 * sum(nll) = 5.992310446666666e+306
+    x = np.array([[8.98846567e307, 0.0, 0.0]])
+    got = snn.cross_entropy_with_logits(x, np.array([0]), label_smoothing=0.1, reduction="none")
+    assert got[0] == 5.992310446666666e306
+
+
+def test_mean_of_losses_whose_sum_overflows():
+    # weighted losses 3e308 each (beyond the largest float) whose mean is finite; once inf.
+    # mpmath: sum(w * softplus(x)) / 4 over x = [1.5e308, 1.5e308, 0, 0], w = [2, 2, 1, 1] = 1.5e308
+    x = np.array([1.5e308, 1.5e308, 0.0, 0.0])
+    w = np.array([2.0, 2.0, 1.0, 1.0])
+    assert snn.binary_cross_entropy_with_logits(x, np.zeros(4), weight=w) == 1.5e308
+    assert snn.binary_cross_entropy_with_logits(x, np.zeros(4), weight=w, reduction="sum") == np.inf
+
+
+@pytest.mark.parametrize(
+    ("logit", "target", "kw", "want"),
+    [
+        # mpmath: 6.24 * softplus(-744.44) = 3e-323 (PyTorch's exp lost the subnormal: 0)
+        (-744.44, 0.0, {"weight": 6.24}, 3e-323),
+        # mpmath: 4.315995223645624 * log1p(exp(-709.7827128933852)) = 2.4008520363910093e-308
+        (709.7827128933852, 1.0, {"pos_weight": 4.315995223645624}, 2.4008520363910093e-308),
+        # mpmath: 5.805891310148398 * log1p(exp(-1.0000000000000095)) = 1.818763309364458
+        (1.0000000000000095, 1.0, {"weight": 5.805891310148398}, 1.818763309364458),
+    ],
+)
+def test_weighted_bce_rounds_once(backend, logit, target, kw, want):
+    # a weight above 1 magnified the rounding of exp and log1p (2 ULP), or of a subnormal
+    # tail (10 ULP on PyTorch); the tail is now a double-double, the deep tail scaled by 2**64
+    args = {k: backend.asarray(np.array([v])) for k, v in kw.items()}
+    got = snn.binary_cross_entropy_with_logits(
+        backend.asarray(np.array([logit])), backend.asarray(np.array([target])), reduction="none", **args
+    )
+    if backend.name == "jax" and want < np.finfo(np.float64).tiny:
+        want = 0.0  # XLA on the CPU flushes subnormal results (platform rule, README)
+    assert float(backend.numpy(got)[0]) == want

@@ -42,10 +42,25 @@ def namespace(**arrays: object) -> Namespace:
             raise msg.not_an_array(name, value)
         given[name] = value
     try:
-        return compat.array_namespace(*given.values())
+        xp = compat.array_namespace(*given.values())
     except TypeError:
         kinds = {name: backend_name(value) for name, value in given.items()}
         raise msg.mixed_backends(kinds) from None
+    if compat.is_jax_namespace(xp):
+        return _accurate_jax(xp)
+    return xp
+
+
+_ACCURATE: list[Any] = []
+
+
+def _accurate_jax(jnp: Namespace) -> Namespace:
+    """jax.numpy with float64 exp, expm1 and log1p that round like NumPy's (`_jax_accurate`)."""
+    if not _ACCURATE:
+        from ._jax_accurate import AccurateJax
+
+        _ACCURATE.append(AccurateJax(jnp))
+    return _ACCURATE[0]
 
 
 def backend_name(x: Array) -> str:
@@ -66,8 +81,9 @@ def backend_name(x: Array) -> str:
 
 
 def quiet(xp: Namespace) -> contextlib.AbstractContextManager[Any]:
-    """Silence NumPy's floating-point warnings for intended overflow/underflow (NumPy only)."""
-    if compat.is_numpy_namespace(xp):
+    """Silence NumPy's floating-point warnings for intended overflow/underflow (NumPy, and
+    array-api-strict, whose operations are NumPy's)."""
+    if compat.is_numpy_namespace(xp) or compat.is_array_api_strict_namespace(xp):
         import numpy as np
 
         return np.errstate(all="ignore")

@@ -126,6 +126,12 @@ def binary_cross_entropy_with_logits(
             if red == "none":
                 out = hi + lo
                 return out if exact else xp.astype(out, dtype)
+            if exact and k.overflowed(xp, hi, xb, yb, wb, pwb):
+                # weighted losses beyond the largest float whose sum (mean) is finite: sum
+                # them scaled by 2**-SCALE, carried in the exponent of the partial sum
+                hi, lo = k.binary_cross_entropy(xp, xb, yb, wb, pwb, exact, scale=2.0**-k.SCALE)
+                s_hi, s_lo, s_e = k.partial_sum(xp, hi, lo, exact)
+                return s_hi, s_lo, s_e + k.SCALE
             return k.partial_sum(xp, hi, lo, exact)
 
         if _blocking.wanted(xp, x):
@@ -134,7 +140,7 @@ def binary_cross_entropy_with_logits(
             parts = run(x, y, w, pw)
         if red == "none":
             return parts
-        out = k.finish_sum(xp, parts[0], parts[1], den, exact)
+        out = k.finish_sum(xp, *parts, den, exact)
         return scalar_if_numpy(xp, out if exact else xp.astype(out, dtype))
 
 
@@ -279,9 +285,13 @@ def cross_entropy_with_logits(
                 if red == "none":
                     out = hi + lo
                     return out if exact else xp.astype(out, dtype)
-                s_hi, s_lo = k.partial_sum(xp, hi, lo, exact)
-                w_hi, w_lo = k.partial_sum(xp, w_t, xp.zeros_like(w_t), exact)
-                return s_hi, s_lo, w_hi, w_lo
+                den = k.partial_sum(xp, w_t, xp.zeros_like(w_t), exact)
+                if exact and k.overflowed(xp, hi, xp.where(badb, xp.nan, xp.zeros_like(hi))) and bool(xp.all(xp.isfinite(xb))):
+                    # as for binary cross-entropy: weighted row losses beyond the largest float
+                    hi, lo, _ = k.cross_entropy_index(xp, xb, tb, w, ib, eps, exact, scale=2.0**-k.SCALE)
+                    s_hi, s_lo, s_e = k.partial_sum(xp, hi, lo, exact)
+                    return s_hi, s_lo, s_e + k.SCALE, *den
+                return (*k.partial_sum(xp, hi, lo, exact), *den)
 
             if _blocking.wanted(xp, xl):
                 rows = math.prod(index_shape)
@@ -299,8 +309,8 @@ def cross_entropy_with_logits(
                     return parts
             den = None
             if red == "mean":
-                den = k.finish_sum(xp, parts[2], parts[3], None, exact)
-            out = k.finish_sum(xp, parts[0], parts[1], den, exact)
+                den = k.finish_sum(xp, *parts[3:], None, exact)
+            out = k.finish_sum(xp, *parts[:3], den, exact)
             return scalar_if_numpy(xp, out if exact else xp.astype(out, dtype))
         else:
             p = xp.astype(floating(xp, probs, "targets"), dtype)
@@ -309,6 +319,13 @@ def cross_entropy_with_logits(
             hi, lo = k.cross_entropy_probs(xp, cast(xl), cast(pl), cast(w), eps, exact)
             rows = math.prod(index_shape)
             den = xp.asarray(float(rows), dtype=work, device=dev) if red == "mean" else None
+            if red != "none" and exact and k.overflowed(xp, hi) and bool(xp.all(xp.isfinite(xl))):
+                # weighted row losses beyond the largest float whose mean is finite: summed
+                # at a power-of-two scale, as for class indices
+                hi, lo = k.cross_entropy_probs(xp, xl, pl, w, eps, exact, scale=2.0**-k.SCALE)
+                s_hi, s_lo, s_e = k.partial_sum(xp, hi, lo, exact)
+                out = k.finish_sum(xp, s_hi, s_lo, s_e + k.SCALE, den, exact)
+                return scalar_if_numpy(xp, out)
         out = k.reduce(xp, hi, lo, red, den, exact)
         return scalar_if_numpy(xp, out if exact else xp.astype(out, dtype))
 

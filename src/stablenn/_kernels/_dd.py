@@ -12,6 +12,8 @@ Numer. Math. 18 (1971), doi:10.1007/BF01397083.
 
 from __future__ import annotations
 
+import math
+
 from .._namespace import Array, Namespace
 
 _SPLITTER = 134217729.0  # 2**27 + 1 splits a float64 into two 26-bit halves
@@ -113,3 +115,84 @@ def sum_last(xp: Namespace, hi: Array, lo: Array | None) -> tuple[Array, Array]:
     # a sum that overflowed is +-inf (its error terms, inf - inf, are NaN: drop them)
     overflow = xp.isinf(hi[..., 0])
     return xp.where(overflow, hi[..., 0], s), xp.where(overflow, 0.0, e)
+
+
+# ---------------------------------------------------------------- exp and log1p(exp) in double-double
+#
+# Relative error about 2**-58: enough to round a sum of products of them once (the losses),
+# far cheaper than the 1e-30 `mergeable.exp_dd`.  Built from + - * / only.
+
+_LN2_HI = 0.6931471805599453
+_LN2_LO = 2.3190468138462996e-17
+# 1/n! for n = 4.. 16: the tail of expm1 beyond its cubic term, in plain float64
+_TAIL_COEF = [1.0 / math.factorial(n) for n in range(4, 17)]
+_SIXTH_HI = 1.0 / 6.0
+_SIXTH_LO = (1.0 - 6.0 * _SIXTH_HI) / 6.0  # 1/6 - fl(1/6), to 2**-110 (6 * fl(1/6) is exact)
+
+
+def _expm1_small(xp: Namespace, r_hi: Array, r_lo: Array) -> tuple[Array, Array]:
+    """``expm1(r_hi + r_lo)`` for ``|r| <= 0.36`` as a double-double, relative error ~2**-58.
+
+    ``r + r**2/2 + r**3/6`` in double-double; the rest (at most 7e-4 of the result) in float.
+    """
+    q = _TAIL_COEF[-1] + xp.zeros_like(r_hi)
+    for c in reversed(_TAIL_COEF[:-1]):
+        q = q * r_hi + c
+    r2_hi, r2_lo = two_prod(xp, r_hi, r_hi, guard=False)
+    r2_lo = r2_lo + 2.0 * r_hi * r_lo
+    r3_hi, r3_lo = mul(xp, r2_hi, r2_lo, r_hi, r_lo, guard=False)
+    c3_hi, c3_lo = mul(xp, r3_hi, r3_lo, xp.full_like(r_hi, _SIXTH_HI), xp.full_like(r_hi, _SIXTH_LO), guard=False)
+    rest = r2_hi * r2_hi * q  # r**4 (1/24 + r/120 + ...)
+    s_hi, s_lo = add(r_hi, r_lo, 0.5 * r2_hi, 0.5 * r2_lo)
+    s_hi, s_lo = add(s_hi, s_lo, c3_hi, c3_lo + rest)
+    return s_hi, s_lo
+
+
+def exp_parts(xp: Namespace, a: Array) -> tuple[Array, Array]:
+    """``exp(a)`` for finite ``a`` (at most 709.79) as a double-double, relative error ~2**-58.
+
+    ``a = k ln 2 + r`` (``k ln 2`` exact by Dekker's product, ``|r| <= 0.35``), ``exp(a) =
+    2**k (1 + expm1(r))``, the power of two applied in two factors so that neither
+    overflows nor underflows on its own.  Where ``exp(a)`` is subnormal the low part is
+    lost (absolute error below 2**-1074); below -1000 the result is 0.
+    """
+    a = xp.clip(a, -1000.0, 709.8)
+    k = xp.round(a * (1.0 / _LN2_HI))
+    p_hi, p_lo = two_prod(xp, k, xp.full_like(k, _LN2_HI), guard=False)
+    r_hi, r_lo = two_sum(a, -p_hi)
+    r_lo = r_lo - p_lo - k * _LN2_LO
+    r_hi, r_lo = fast_two_sum(r_hi, r_lo)
+    m_hi, m_lo = _expm1_small(xp, r_hi, r_lo)
+    e_hi, e_lo = add(xp.ones_like(m_hi), xp.zeros_like(m_hi), m_hi, m_lo)
+    k1 = xp.floor(k * 0.5)
+    s1 = 2.0**k1
+    s2 = 2.0 ** (k - k1)
+    return e_hi * s1 * s2, e_lo * s1 * s2
+
+
+def exp_neg(xp: Namespace, a: Array) -> tuple[Array, Array]:
+    """``exp(a)`` for finite ``a <= 0`` as a double-double (`exp_parts`)."""
+    return exp_parts(xp, a)
+
+
+def log1p_exp(xp: Namespace, a: Array) -> tuple[Array, Array]:
+    """``log1p(exp(a))`` (softplus of ``a``) for finite ``a <= 0`` as a double-double,
+    relative error ~2**-57.
+
+    ``t0 = log1p(e)`` in float, then one Newton step on ``expm1(t) = e``:
+    ``t = t0 + (e - expm1(t0)) / (1 + expm1(t0))`` with both ``e`` and ``expm1(t0)`` in
+    double-double (``t0 <= ln 2``: ``expm1(t0) = 2**j (1 + expm1(t0 - j ln 2)) - 1``, j in
+    {0, 1}), so the result no longer depends on the rounding of the platform's exp or log1p.
+    """
+    e_hi, e_lo = exp_neg(xp, a)
+    t0 = xp.log1p(e_hi)
+    j = xp.where(t0 > 0.5 * _LN2_HI, xp.ones_like(t0), xp.zeros_like(t0))
+    r_hi, r_lo = two_sum(t0, -j * _LN2_HI)
+    r_lo = r_lo - j * _LN2_LO
+    m_hi, m_lo = _expm1_small(xp, r_hi, r_lo)
+    # j = 1: expm1(t0) = 2 (1 + m) - 1 = 1 + 2 m
+    f = 1.0 + j
+    mm_hi, mm_lo = add(j, xp.zeros_like(j), f * m_hi, f * m_lo)
+    d_hi, d_lo = add(e_hi, e_lo, -mm_hi, -mm_lo)
+    step = (d_hi + d_lo) / (1.0 + mm_hi)
+    return fast_two_sum(t0, step)

@@ -17,6 +17,7 @@ exceeded (the README's main-job command until the report exists).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import time
@@ -98,6 +99,13 @@ class _Backend:
 
         return call
 
+    @property
+    def ftz(self) -> bool:
+        """XLA on the CPU runs every computation with the processor's flush-to-zero and
+        denormals-are-zero modes (jax-ml/jax#16200: by design): subnormal inputs read as 0
+        and subnormal results come back 0.  Measured against that platform rule (`flush`)."""
+        return self.name == "jax"
+
     def check(self, dtype: str) -> None:
         if dtype not in _BACKEND_DTYPES[self.name]:
             others = tuple(b for b, d in _BACKEND_DTYPES.items() if dtype in d)
@@ -147,6 +155,27 @@ class _Backend:
         else:
             out = np.asarray(value)
         return to_storage(np.asarray(out), dtype)
+
+
+def flush(values: np.ndarray | None, dtype: str) -> np.ndarray | None:
+    """`values` with every subnormal of `dtype` replaced by a zero of its sign (FTZ/DAZ)."""
+    if values is None:
+        return None
+    a = np.asarray(values)
+    if a.dtype.kind != "f":
+        return a
+    tiny = 2.0 ** get_format(dtype).emin
+    with np.errstate(invalid="ignore"):
+        sub = (a != 0) & (np.abs(a.astype(np.float64)) < tiny)
+    if not np.any(sub):
+        return a
+    return np.where(sub, np.copysign(np.zeros_like(a), a), a)
+
+
+def _flush_case(case: Any, dtype: str) -> Any:
+    """A sampled vector or loss batch as XLA:CPU reads it (subnormal inputs are 0)."""
+    fields = {f.name: getattr(case, f.name) for f in dataclasses.fields(case)}
+    return dataclasses.replace(case, **{k: flush(v, dtype) for k, v in fields.items() if isinstance(v, np.ndarray)})
 
 
 # ---------------------------------------------------------------- results
@@ -230,9 +259,10 @@ def _short(value: Any) -> str:
 class _Collector:
     """Accumulates (got, exact, input) triples and summarises them."""
 
-    def __init__(self, function: str, dtype: str) -> None:
+    def __init__(self, function: str, dtype: str, ftz: bool = False) -> None:
         self.function = function
         self.dtype = dtype
+        self.ftz = ftz  # a subnormal exact value may come back as a zero of its sign
         self.got: list[np.ndarray] = []
         self.exact: list[np.ndarray] = []
         self.special: list[np.ndarray] = []
@@ -272,6 +302,10 @@ class _Collector:
         allowed = np.concatenate(self.allowed)
         sign_bad = np.concatenate(self.sign_bad)
         ulps = ulp_distance(got, exact, fmt)
+        if self.ftz:
+            flushed = flush(exact, self.dtype)
+            ulps = np.minimum(ulps, ulp_distance(got, flushed, fmt))
+            exact = np.where(got.astype(np.float64) == flushed.astype(np.float64), flushed, exact)
         ulps = np.where(sign_bad, np.inf, ulps)
         g64 = got.astype(np.float64)
         e64 = exact.astype(np.float64)
@@ -358,13 +392,18 @@ _VECTOR_CACHE: dict[tuple[str, int, int, bool, bool], tuple[list[Any], list[Any]
 
 
 def _vector_references(
-    dtype: str, samples: int, seed: int, weights: bool, processes: int | None, few: bool = False
+    dtype: str, samples: int, seed: int, weights: bool, processes: int | None, few: bool = False, ftz: bool = False
 ) -> tuple[list[Any], list[Any]]:
-    """Sampled vectors and their references; softmax and log_softmax share one evaluation."""
-    key = (dtype, samples, seed, weights, few)
+    """Sampled vectors and their references; softmax and log_softmax share one evaluation.
+
+    ``ftz``: subnormal entries flushed to zero first (the platform rule of `_Backend.ftz`).
+    """
+    key = (dtype, samples, seed, weights, few, ftz)
     if key not in _VECTOR_CACHE:
         lengths = _sampler.FEW_LENGTHS if few else None
         cases = _sampler.sample_vectors(dtype, samples, seed, weights=weights, lengths=lengths)
+        if ftz:
+            cases = [_flush_case(c, dtype) for c in cases]
         refs = _oracle.parallel_map(_task_vector, [(c.x, c.b, dtype, not weights) for c in cases], processes=processes)
         _VECTOR_CACHE.clear()  # keep one set: 20,000 vectors of references are large
         _VECTOR_CACHE[key] = (cases, refs)
@@ -463,7 +502,7 @@ def measure(
     fn = be.wrap(fn, jit)
     if be.name == "jax" and jit:
         label += " (jax.jit)"
-    col = _Collector(function, name)
+    col = _Collector(function, name, ftz=be.ftz)
     few = (shapes or ("few" if backend in ("jax", "dask") else "varied")) == "few"
     if function in _oracle.ELEMENTWISE:
         t_oracle, t_call = _measure_elementwise(function, name, samples, seed, be, fn, col, processes)
@@ -480,6 +519,8 @@ def _measure_elementwise(
     function: str, dtype: str, samples: int, seed: int, be: _Backend, fn: Callable[..., Any], col: _Collector, processes: int | None
 ) -> tuple[float, float]:
     x = _sampler.sample_unary(dtype, samples, seed, kind=_KIND.get(function, "real"))
+    if be.ftz:
+        x = flush(x, dtype)
     t0 = time.perf_counter()
     chunks = np.array_split(x, max(1, samples // 500))
     exact = np.concatenate(_oracle.parallel_map(_task_elementwise, [(function, c, dtype) for c in chunks], processes=processes, min_items=4))
@@ -504,7 +545,7 @@ def _measure_reduction(
 ) -> tuple[float, float]:
     weights = function == "logsumexp"
     t0 = time.perf_counter()
-    cases, refs = _vector_references(dtype, samples, seed, weights, processes, few)
+    cases, refs = _vector_references(dtype, samples, seed, weights, processes, few, be.ftz)
     t1 = time.perf_counter()
     fmt = get_format(dtype)
     if few:
@@ -585,6 +626,8 @@ def _measure_bce(
     dtype: str, samples: int, seed: int, be: _Backend, fn: Callable[..., Any], col: _Collector, processes: int | None, few: bool = False
 ) -> tuple[float, float]:
     batches = _sampler.sample_bce(dtype, samples, seed, sizes=_sampler.FEW_SIZES if few else None)
+    if be.ftz:
+        batches = [_flush_case(b, dtype) for b in batches]
     t0 = time.perf_counter()
     refs = _oracle.parallel_map(_task_bce, [(b, dtype) for b in batches], processes=processes, min_items=4)
     t1 = time.perf_counter()
@@ -612,6 +655,8 @@ def _measure_ce(
         )
     else:
         batches = _sampler.sample_cross_entropy(dtype, samples, seed)
+    if be.ftz:
+        batches = [_flush_case(b, dtype) for b in batches]
     t0 = time.perf_counter()
     refs = _oracle.parallel_map(_task_ce, [(b, dtype) for b in batches], processes=processes, min_items=4)
     t1 = time.perf_counter()
