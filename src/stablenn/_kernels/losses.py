@@ -58,7 +58,12 @@ def binary_cross_entropy(
     if exact:
         # the tail in double-double: a weight, pos_weight or soft label would magnify the
         # rounding of exp and log1p to 2 ULP of the loss
-        t_hi, t_lo = _dd.log1p_exp(xp, -xp.abs(xf))
+        if weight is None and pos_weight is None and _hard(xp, y):
+            # coefficients 0 and 1: the loss is n + t or p + t, one rounding of a tail that
+            # is itself within an ULP (the cheap path, 20x faster)
+            t_hi, t_lo = tail, xp.zeros_like(tail)
+        else:
+            t_hi, t_lo = _dd.log1p_exp(xp, -xp.abs(xf))
         a_hi, a_lo = _dd.add(neg, xp.zeros_like(neg), t_hi, t_lo)  # softplus(-x)
         b_hi, b_lo = _dd.add(pos, xp.zeros_like(pos), t_hi, t_lo)  # softplus(x)
         if pos_weight is None:
@@ -70,14 +75,16 @@ def binary_cross_entropy(
         # |x| times its coefficient, 0 or a rounding of the other, and plain arithmetic is exact
         # enough (one product, one sum of a term below an ULP)
         huge = xp.abs(xf) > 2.0**900
-        small = xp.where(huge, xp.zeros_like(xf), xp.ones_like(xf))
+        # the scale goes on before the coefficients: pos_weight times a huge softplus may
+        # overflow where the scaled sum (mean) of the losses does not
+        small = xp.where(huge, xp.zeros_like(xf), xp.ones_like(xf)) * scale
         t1 = _dd.mul(xp, c1_hi, c1_lo, a_hi * small, a_lo * small)
         t2 = _dd.mul(xp, c2_hi, c2_lo, b_hi * small, b_lo * small)
         hi, lo = _dd.add(*t1, *t2)
-        plain = c1 * (neg + tail) + (1.0 - y) * (pos + tail)
+        plain = c1 * ((neg + tail) * scale) + (1.0 - y) * ((pos + tail) * scale)
         hi = xp.where(huge, plain, hi)
         lo = xp.where(huge, 0.0, lo)
-        hi, lo = _deep_tail(xp, xf, c1, c2_hi, hi * scale, lo * scale, weight, scale)  # weighted there
+        hi, lo = _deep_tail(xp, xf, c1, c2_hi, hi, lo, weight, scale)  # weighted there
     else:
         hi = c1 * (neg + tail) + (1.0 - y) * (pos + tail)
         lo = xp.zeros_like(hi)
@@ -99,6 +106,11 @@ def binary_cross_entropy(
     hi = xp.where(nan, xp.nan, hi)
     lo = xp.where(nan, 0.0, lo)
     return hi, lo
+
+
+def _hard(xp: Namespace, y: Array) -> bool:
+    """Whether every label is 0 or 1 (read on eager backends only; elsewhere False)."""
+    return can_read_values(y) and bool(xp.all((y == 0) | (y == 1)))
 
 
 _TAIL_SHIFT = 64.0 * 0.6931471805599453  # 64 ln 2 in double-double: exp(-|x|) * 2**64
