@@ -95,3 +95,21 @@ def test_weighted_bce_rounds_once(backend, logit, target, kw, want):
     if backend.name == "jax" and want < np.finfo(np.float64).tiny:
         want = 0.0  # XLA on the CPU flushes subnormal results (platform rule, README)
     assert float(backend.numpy(got)[0]) == want
+
+
+def test_label_smoothing_where_x_minus_max_overflows():
+    # -log p_1 = 3e308 is beyond the largest float; eps / C times the sum is not.  Once inf.
+    # mpmath (prec 3000): 0.1/3 * sum(L - x_c) = 1.5000000000000002e+307 over x = [1.5e308, -1.5e308, 0]
+    from stablenn import _dispatch
+
+    x = np.array([[1.5e308, -1.5e308, 0.0]])
+    for plain in (True, False):
+        with _dispatch.plain_only() if plain else _nothing():
+            got = snn.cross_entropy_with_logits(x, np.array([0]), label_smoothing=0.1, reduction="none")[0]
+        assert abs(got - 1.5000000000000002e307) <= 2 * np.spacing(1.5e307)  # budget: 2 ULP
+
+
+def _nothing():
+    import contextlib
+
+    return contextlib.nullcontext()

@@ -213,7 +213,12 @@ def cross_entropy_index(
             sm_hi, sm_lo = _mul(xp, exact, sm_hi, sm_lo, smoothing / n_classes + zeros[..., 0])
             back = 2.0**sm_e
             sm_hi, sm_lo = sm_hi * back, sm_lo * back
-            sm_hi = xp.where(xp.any(xp.isinf(th), axis=-1), xp.inf, sm_hi)
+            # classes whose x_c - m overflowed: -log p_c is beyond the largest float, eps / C
+            # times it need not be (rows summed again at a power-of-two scale)
+            coef_s = (xp.ones_like(th) if weight is None else weight + zeros) * (smoothing / n_classes)
+            sm_hi, sm_lo = _overflowed_terms(xp, x, sh, finite_l, coef_s, coef_s != 0, scale, sm_hi, sm_lo)
+            over = xp.isinf(sh.d_hi) & xp.isfinite(x)
+            sm_hi = xp.where(xp.any(xp.isinf(th) & ~over, axis=-1), xp.inf, sm_hi)
             sm_hi = xp.where(xp.any(xp.isnan(th), axis=-1), xp.nan, sm_hi)
             sm_lo = xp.where(xp.isfinite(sm_hi), sm_lo, 0.0)
         else:
