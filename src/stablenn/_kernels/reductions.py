@@ -227,9 +227,16 @@ def signed_path(xp: Namespace, x: Array, b: Array | None, shift: Array | None) -
     Only for weights with the default shift in a float64 working dtype (the double-double
     ``exp`` is float64's); there, where some weight is negative and some positive (no
     cancellation is possible otherwise, and the cheaper path is as accurate), and always
-    where values cannot be read (JAX, Dask, torch.compile: no branch on data).
+    where values cannot be read (Dask, torch.compile: no branch on data).  Not on JAX: XLA
+    takes minutes to compile the sort-and-merge of equal ``x`` and the double-double ``exp``
+    for some shapes, so JAX keeps the plain weighted path (weights of both signs that cancel
+    are within the budget there only up to the condition number ``kappa_b``: open).
     """
     if b is None or shift is not None or x.dtype != getattr(xp, "float64", None):
+        return False
+    import array_api_compat
+
+    if array_api_compat.is_jax_array(x):
         return False
     from .._namespace import can_read_values
 
