@@ -169,23 +169,27 @@ _EXP_M700 = 9.85967654375977e-305
 _TINY = 2.0**-1000
 
 
-def _tiny_rest(xp: Namespace, sh: Shifted, s_hi: Array, s_lo: Array) -> Array:
-    """The rest of ``S = 1 + rest`` recomputed where it is subnormal.
+_TINY_REST = 2.0**-930  # below e^-640: the terms of such a rest all have d < -640
 
-    When every other term is below ``2**-1000`` their exponentials are subnormal and each
+
+def _tiny_rest(xp: Namespace, sh: Shifted, s_hi: Array, s_lo: Array) -> Array:
+    """The rest of ``S = 1 + rest`` recomputed where it is (nearly) subnormal.
+
+    When every other term is below ``2**-930`` their exponentials are subnormal, or their
+    corrections ``e d_lo`` are (which XLA on the CPU flushes to 0: 14 ULP on JAX), and each
     has lost relative precision; ``log1p(rest) = rest`` is then the dominant component of
     log-softmax (and cross-entropy at the argmax, logsumexp when the maximum is 0).  The
     terms are recomputed as ``e^(d + 700)``, which is exact to add (``d + 700`` is exact for
-    ``d`` in [-745, -690]) and normal, summed, and scaled back by ``e^-700`` in one rounding.
+    ``d`` in [-800, -640]) and normal, summed, and scaled back by ``e^-700`` in one rounding.
     """
     if sh.weighted:  # the recomputation below has no weights: weighted sums keep their own
         return s_lo
-    tiny = (s_hi == 1.0) & (xp.abs(s_lo) < _TINY)
+    tiny = (s_hi == 1.0) & (xp.abs(s_lo) < _TINY_REST)
     if not _needed(xp, tiny):
         return s_lo
-    # only terms that can be subnormal (e^-690 > 2^-1000 > the whole rest): a shift other than
+    # only terms that can be that small (e^-640 > 2^-930 > the whole rest): a shift other than
     # the maximum may leave terms near 1 that are not part of the rest
-    rest_terms = (sh.d_hi < -690.0) & (sh.d_hi > -800.0)  # below -800 a term is 0 at any scale
+    rest_terms = (sh.d_hi < -640.0) & (sh.d_hi > -800.0)  # below -800 a term is 0 at any scale
     if sh.finite is not None:
         rest_terms = rest_terms & sh.finite
     d = xp.where(rest_terms, sh.d_hi, -800.0)
