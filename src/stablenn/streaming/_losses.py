@@ -129,8 +129,8 @@ class BinaryCrossEntropyWithLogits(_Total):
     >>> bce = BinaryCrossEntropyWithLogits()
     >>> _ = bce.update(np.array([800.0, -np.inf]), np.array([1.0, 0.0]))
     >>> _ = bce.update(np.array([0.0]), np.array([0.5]))
-    >>> float(bce.result())  # (0 + 0 + log 2) / 3
-    0.23104906018664842
+    >>> float(bce.result())  # (0 + 0 + log 2) / 3, correctly rounded
+    0.23104906018664845
     """
 
     _name = "BinaryCrossEntropyWithLogits"
