@@ -150,7 +150,8 @@ def _bad64(h: np.ndarray, lo: np.ndarray) -> bool:
     result of the dominant component (``log1p(rest)``) and its plain sum of many small
     terms is not accurate enough (3 ULP measured); the kernel sums it in double-double."""
     # a NaN fails the comparison: one pass over the (r,) row sums
-    return not bool(np.logical_and.reduce(((h != 1.0) & (lo == lo)) | (lo == 0.0)))
+    # (lo == 0 with H == 1 is no exception: every term may have underflowed to 0)
+    return not bool(np.logical_and.reduce((h != 1.0) & (lo == lo)))
 
 
 _rowsum = np.add.reduce  # with axis=1: the ufunc itself, without np.sum's Python wrapper
