@@ -22,33 +22,8 @@ _DOWN = 2.0**-28
 _UP = 2.0**28
 
 
-def _jax_safe(a: Array, b: Array) -> tuple[Array, Array]:
-    """Operands of a TwoSum that XLA cannot treat as constants (JAX only; else unchanged).
-
-    Under ``jax.jit`` XLA reassociates constants (``(v + 1) - 1`` becomes ``v``: a TwoSum
-    with a constant operand loses its error term) and lets LLVM fuse a product into the
-    next addition.  Adding ``min(|other|, 0)``, a zero XLA cannot fold, keeps both operands
-    opaque.  The technique is the gradient kernels' (`stablenn._autodiff._kernels`).
-    """
-    if not type(a).__module__.startswith("jax") and not type(b).__module__.startswith("jax"):
-        return a, b
-    import jax.numpy as jnp
-
-    return a + jnp.minimum(jnp.abs(b), 0.0), b + jnp.minimum(jnp.abs(a), 0.0)
-
-
-def _opaque(p: Array) -> Array:
-    """A rounded product XLA's fusion cannot fuse into a later addition (JAX only)."""
-    if not type(p).__module__.startswith("jax"):
-        return p
-    import jax.numpy as jnp
-
-    return p + jnp.sign(p) * 0.0
-
-
 def two_sum(a: Array, b: Array) -> tuple[Array, Array]:
     """``s + e == a + b`` exactly, with ``s = fl(a + b)`` (Knuth, any magnitudes)."""
-    a, b = _jax_safe(a, b)
     s = a + b
     bb = s - a
     e = (a - (s - bb)) + (b - bb)
@@ -57,7 +32,6 @@ def two_sum(a: Array, b: Array) -> tuple[Array, Array]:
 
 def fast_two_sum(a: Array, b: Array) -> tuple[Array, Array]:
     """``s + e == a + b`` exactly when ``|a| >= |b|`` (or a == 0) (Dekker)."""
-    a, b = _jax_safe(a, b)
     s = a + b
     e = b - (s - a)
     return s, e
@@ -69,12 +43,12 @@ def split(xp: Namespace, a: Array, guard: bool = True) -> tuple[Array, Array]:
     ``guard=False`` skips the rescaling of huge values when the caller knows ``|a| < 2**995``.
     """
     if not guard:
-        t = _opaque(_SPLITTER * a)
+        t = _SPLITTER * a
         hi = t - (t - a)
         return hi, a - hi
     big = xp.abs(a) > _BIG
     a_s = xp.where(big, a * _DOWN, a)
-    t = _opaque(_SPLITTER * a_s)
+    t = _SPLITTER * a_s
     hi = t - (t - a_s)
     lo = a_s - hi
     hi = xp.where(big, hi * _UP, hi)
@@ -84,7 +58,7 @@ def split(xp: Namespace, a: Array, guard: bool = True) -> tuple[Array, Array]:
 
 def two_prod(xp: Namespace, a: Array, b: Array, guard: bool = True) -> tuple[Array, Array]:
     """``p + e == a * b`` exactly (barring underflow), ``p = fl(a * b)`` (Dekker)."""
-    p = _opaque(a * b)
+    p = a * b
     ah, al = split(xp, a, guard)
     bh, bl = split(xp, b, guard)
     e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
