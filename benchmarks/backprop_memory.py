@@ -89,15 +89,8 @@ def saved_bytes(model: nn.Module, x: torch.Tensor) -> tuple[int, int, int]:
     return acts, weights, count
 
 
-def report_data(quick: bool = True) -> list[dict[str, object]]:
-    """The table for ``stablenn report``: one row per variant.
-
-    The report runs a smaller network than ``main`` (width 512 and batch 256 instead of 4096
-    and 512, same depth: seconds instead of minutes on two cores); the bytes kept per layer,
-    in units of one activation tensor, do not depend on the size.  ``quick=False`` runs the
-    issue's size.
-    """
-    width, batch, layers = (512, 256, 10) if quick else (4096, 512, 10)
+def measure(width: int, batch: int, layers: int) -> list[dict[str, object]]:
+    """One row per variant: activation bytes and tensors kept for backward, parameters apart."""
     torch.set_num_threads(2)
     x = torch.randn(batch, width, generator=torch.Generator().manual_seed(1))
     layer_bytes = batch * width * 4
@@ -110,10 +103,22 @@ def report_data(quick: bool = True) -> list[dict[str, object]]:
                 "activation": label,
                 f"activations kept (MiB, {layers} layers x {width} wide, batch {batch})": round(acts / 2.0**20, 1),
                 "per layer (activation tensors)": round(acts / layers / layer_bytes, 2),
+                "parameters kept (MiB)": round(weights / 2.0**20, 1),
                 "tensors saved": count,
             })
             del model
     return rows
+
+
+def report_data(quick: bool = True) -> list[dict[str, object]]:
+    """The table for ``stablenn report``.
+
+    The report runs a smaller network than ``main`` (width 512 and batch 256 instead of 4096
+    and 512, same depth: seconds instead of minutes on two cores); the bytes kept per layer,
+    in units of one activation tensor, do not depend on the size.  ``quick=False`` runs the
+    issue's size.
+    """
+    return measure(512, 256, 10) if quick else measure(4096, 512, 10)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,21 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=512)
     p.add_argument("--layers", type=int, default=10)
     args = p.parse_args(argv)
-    torch.set_num_threads(2)
-    x = torch.randn(args.batch, args.width, generator=torch.Generator().manual_seed(1))
-    mib = 2.0**20
-    layer_bytes = args.batch * args.width * 4
     print(f"{args.layers}-layer MLP, width {args.width}, batch {args.batch}, float32; "
-          f"one activation tensor = {layer_bytes / mib:.0f} MiB\n")
-    print("| activation | activations kept (MiB) | per layer (activation tensors) | parameters kept (MiB) | tensors saved |")
-    print("|---|---:|---:|---:|---:|")
-    for family in VARIANTS.values():
-        for label, make in family.items():
-            model = mlp(make, args.width, args.layers)
-            acts, weights, count = saved_bytes(model, x)
-            per_layer = acts / args.layers / layer_bytes
-            print(f"| {label} | {acts / mib:.0f} | {per_layer:.2f} | {weights / mib:.0f} | {count} |", flush=True)
-            del model
+          f"one activation tensor = {args.batch * args.width * 4 / 2.0**20:.0f} MiB\n")
+    rows = measure(args.width, args.batch, args.layers)
+    print("| " + " | ".join(rows[0]) + " |")
+    print("|---|" + "---:|" * (len(rows[0]) - 1))
+    for row in rows:
+        print("| " + " | ".join(str(v) for v in row.values()) + " |", flush=True)
     return 0
 
 

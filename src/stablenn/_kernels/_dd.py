@@ -170,11 +170,6 @@ def exp_parts(xp: Namespace, a: Array) -> tuple[Array, Array]:
     return e_hi * s1 * s2, e_lo * s1 * s2
 
 
-def exp_neg(xp: Namespace, a: Array) -> tuple[Array, Array]:
-    """``exp(a)`` for finite ``a <= 0`` as a double-double (`exp_parts`)."""
-    return exp_parts(xp, a)
-
-
 def log1p_exp(xp: Namespace, a: Array) -> tuple[Array, Array]:
     """``log1p(exp(a))`` (softplus of ``a``) for finite ``a <= 0`` as a double-double,
     relative error ~2**-57.
@@ -184,7 +179,7 @@ def log1p_exp(xp: Namespace, a: Array) -> tuple[Array, Array]:
     double-double (``t0 <= ln 2``: ``expm1(t0) = 2**j (1 + expm1(t0 - j ln 2)) - 1``, j in
     {0, 1}), so the result no longer depends on the rounding of the platform's exp or log1p.
     """
-    e_hi, e_lo = exp_neg(xp, a)
+    e_hi, e_lo = exp_parts(xp, a)
     t0 = xp.log1p(e_hi)
     j = xp.where(t0 > 0.5 * _LN2_HI, xp.ones_like(t0), xp.zeros_like(t0))
     r_hi, r_lo = two_sum(t0, -j * _LN2_HI)

@@ -44,7 +44,7 @@ TILE = 1 << 15  # elements per tile: 256 KiB per float64 buffer, five buffers fi
 MIN_ELEMENTS = 1  # measured faster than the whole-array kernels at every size tried (4 x 256 up)
 _NARROW = (np.dtype(np.float16), np.dtype(np.float32))
 _F64 = np.dtype(np.float64)
-_TINY = 2.0**-1000  # a rest below this may be made of subnormal terms (reductions._tiny_rest)
+_TINY = 2.0**-1000  # a 1-D rest below this may be made of subnormal terms (reductions._tiny_rest)
 
 
 def applies(x: Any) -> bool:
@@ -144,6 +144,16 @@ def _sums64(d: np.ndarray, dl: np.ndarray, sigma: float) -> tuple[np.ndarray, np
     return t, h, lo
 
 
+def _sums_or_none(
+    xt: np.ndarray, m: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(d, dl, t, H, Lo)`` of a float64 tile shifted by its row maxima ``m``, or None where
+    some row needs the special-case kernel (`_bad64`)."""
+    d, dl = _shifted64(xt, m)
+    t, h, lo = _sums64(d, dl, _sigma(xt.shape[1]))
+    return None if _bad64(h, lo) else (d, dl, t, h, lo)
+
+
 def _bad64(h: np.ndarray, lo: np.ndarray) -> bool:
     """A row needs the special-case kernel: a term was -inf or x - m overflowed (NaN in
     ``lo``), or the whole rest is below one rounding of 1 (``H == 1``): ``lo`` is then the
@@ -224,11 +234,11 @@ def _tile_softmax(xt: np.ndarray, ot: np.ndarray) -> None:
         _by_row(np.multiply, d, 1.0 / s, d)
         np.copyto(ot, d, casting="same_kind")
         return
-    d, dl = _shifted64(xt, m)
-    t, h, lo = _sums64(d, dl, _sigma(xt.shape[1]))
-    if _bad64(h, lo):
+    parts = _sums_or_none(xt, m)
+    if parts is None:
         ot[...] = _general("softmax", xt, ot.dtype)
         return
+    d, dl, t, h, lo = parts
     _normalise64(t, dl, h, lo, ot)
 
 
@@ -290,11 +300,11 @@ def _tile_log_softmax(xt: np.ndarray, ot: np.ndarray) -> None:
     if not _all_finite(m):
         ot[...] = _general("log_softmax", xt, ot.dtype)
         return
-    d, dl = _shifted64(xt, m)
-    t, h, lo = _sums64(d, dl, _sigma(xt.shape[1]))
-    if _bad64(h, lo):
+    parts = _sums_or_none(xt, m)
+    if parts is None:
         ot[...] = _general("log_softmax", xt, ot.dtype)
         return
+    d, dl, _, h, lo = parts
     _log_output64(d, dl, _log_s(h, lo), ot)
 
 
@@ -327,10 +337,10 @@ def _tile_logsumexp(xt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     m = _max_rows(xt)
     if not _all_finite(m):
         return _general("logsumexp", xt, _F64)  # type: ignore[no-any-return]
-    d, dl = _shifted64(xt, m)
-    _, h, lo = _sums64(d, dl, _sigma(xt.shape[1]))
-    if _bad64(h, lo):
+    parts = _sums_or_none(xt, m)
+    if parts is None:
         return _general("logsumexp", xt, _F64)  # type: ignore[no-any-return]
+    _, _, _, h, lo = parts
     return m + _log_s(h, lo), np.ones(r)
 
 

@@ -297,7 +297,7 @@ def _overflowed_terms(
     xs = xp.where(xp.isfinite(x), x, 0.0)
     n_hi, n_lo = _dd.two_sum(sh.m * k, -xs * k)  # (m - x) 2**-SCALE, exact
     n_hi, n_lo = _dd.add(n_hi, n_lo, finite_l[..., None] * k, xp.zeros_like(n_hi))
-    n_hi = xp.where(over, n_hi, xp.where(sh.finite, sh_nl(xp, sh, finite_l), 0.0) * k)
+    n_hi = xp.where(over, n_hi, xp.where(sh.finite, _sh_nl(xp, sh, finite_l), 0.0) * k)
     n_lo = xp.where(over, n_lo, 0.0)
     t_hi, t_lo = _mul(xp, True, n_hi * scale, n_lo * scale, xp.where(live, coef, 0.0))
     t_hi = xp.where(live, t_hi, 0.0)
@@ -308,7 +308,7 @@ def _overflowed_terms(
     return xp.where(rows, back, hi), xp.where(rows, 0.0, lo)
 
 
-def sh_nl(xp: Namespace, sh: Any, finite_l: Array) -> Array:
+def _sh_nl(xp: Namespace, sh: Any, finite_l: Array) -> Array:
     """``-log q = L - (x - m)``, rounded, where ``x - m`` did not overflow."""
     d = xp.where(xp.isinf(sh.d_hi), 0.0, sh.d_hi)
     return (finite_l[..., None] - d) - sh.d_lo

@@ -166,7 +166,6 @@ def sum_terms(xp: Namespace, sh: Shifted, exact: bool) -> tuple[Array, Array]:
 # mpmath.mp.prec = 300; float(mpmath.exp(-700)) -> 9.85967654375977e-305 (relative error
 # below 2**-53, i.e. at most half an ULP of any subnormal result it scales)
 _EXP_M700 = 9.85967654375977e-305
-_TINY = 2.0**-1000
 
 
 _TINY_REST = 2.0**-930  # below e^-640: the terms of such a rest all have d < -640
