@@ -109,3 +109,13 @@ def test_label_smoothing_where_x_minus_max_overflows():
         with _dispatch.plain_only() if plain else contextlib.nullcontext():
             got = snn.cross_entropy_with_logits(x, np.array([0]), label_smoothing=0.1, reduction="none")[0]
         assert abs(got - 1.5000000000000002e307) <= 2 * np.spacing(1.5e307)  # budget: 2 ULP
+
+
+def test_mean_whose_sum_is_the_largest_float():
+    # the sum 1.797e308 is finite but the division's check product q * n overflowed: NaN.
+    # mpmath: (1.7976931348623157e308 + log(2)) / 2 = 8.988465674311579e+307
+    from stablenn import _dispatch
+
+    with _dispatch.plain_only():
+        got = snn.binary_cross_entropy_with_logits(np.array([1.7976931348623157e308, 0.0]), np.zeros(2))
+    assert got == 8.988465674311579e307

@@ -394,6 +394,12 @@ def finish_sum(
     if denominator is None:
         return (t_hi + t_lo) * back + extra
     if exact:
+        # a numerator near the largest float: its quotient times the denominator (inside the
+        # double-double division) would overflow; divide it at a power-of-two scale
+        big = xp.abs(t_hi) > 2.0**1000
+        t_hi = xp.where(big, t_hi * 2.0**-SCALE, t_hi)
+        t_lo = xp.where(big, t_lo * 2.0**-SCALE, t_lo)
+        back = xp.where(big, back * 2.0**SCALE, back)
         finite = (denominator != 0) & xp.isfinite(extra)
         q_hi, q_lo = _dd.div(
             xp,
