@@ -78,16 +78,7 @@ def _cases() -> list[tuple[str, str, str, int]]:
 
 # Budget violations measured and not fixed yet (listed in the closing note of the core
 # issue); each entry names what breaks.  Remove an entry when its fix lands.
-JIT = (
-    "under jax.jit XLA folds constants and contracts a*b+c into FMAs, which breaks the "
-    "error-free transformations of the float64 corrections (2-3 ULP); eager JAX meets the budget. "
-    "Making them opaque to XLA worked but made one check_grads compile take 17 GB (reverted)"
-)
 OPEN_BUGS: dict[tuple[str, str, str], str] = {
-    ("sigmoid", "float64", "jax"): JIT,
-    ("logit", "float64", "jax"): JIT,
-    ("sigmoid_grad", "float64", "jax"): JIT,
-    ("tanh_grad", "float64", "jax"): JIT,
     ("logsumexp", "float64", "jax"): (
         "weights of both signs that nearly cancel: JAX keeps the plain weighted path "
         "(_kernels.reductions.signed_path: XLA compiled the cancellation-safe one for minutes)"

@@ -119,3 +119,36 @@ def test_mean_whose_sum_is_the_largest_float():
     with _dispatch.plain_only():
         got = snn.binary_cross_entropy_with_logits(np.array([1.7976931348623157e308, 0.0]), np.zeros(2))
     assert got == 8.988465674311579e307
+
+
+def test_error_free_transformations_stay_exact_under_jax_jit():
+    # XLA's simplifier turned (1 + b) - 1 into b, so TwoSum and Fast2Sum with a constant
+    # first operand returned an error term of 0, and its fusion pass copied Dekker's rounded
+    # product into consumers where LLVM contracted it into an FMA: jitted float64 sigmoid,
+    # logit, sigmoid_grad were 2 ULP off, tanh_grad 3.  The truth is exact rational
+    # arithmetic on the values returned.
+    import jax
+    import jax.numpy as jnp
+    from fractions import Fraction
+
+    from stablenn._kernels import _dd
+
+    def parts(a):
+        # computed values (the barrier makes the copies returned here the ones used below)
+        b, c = jax.lax.optimization_barrier((jnp.sin(a) * 1e-3, a * 0.77))
+        s, e = _dd.two_sum(jnp.ones_like(a), b)
+        f, g = _dd.fast_two_sum(jnp.ones_like(a), b)
+        p, q = _dd.two_prod(jnp, c, b, guard=False)
+        h, l = _dd.two_prod(jnp, c, jnp.full_like(a, 0.1))
+        return b, c, s, e, f, g, p, q, h, l
+
+    x = np.random.default_rng(0).uniform(-30.0, 30.0, 2000)
+    out = jax.jit(parts)(jnp.asarray(x, dtype=jnp.float64))
+    b, c, s, e, f, g, p, q, h, l = (np.asarray(v) for v in out)
+    assert b.dtype == np.float64
+    for i in range(0, x.size, 7):
+        bi, ci = Fraction(b[i]), Fraction(c[i])
+        assert Fraction(s[i]) + Fraction(e[i]) == 1 + bi and s[i] == 1.0 + b[i]
+        assert Fraction(f[i]) + Fraction(g[i]) == 1 + bi
+        assert Fraction(p[i]) + Fraction(q[i]) == ci * bi and p[i] == c[i] * b[i]
+        assert Fraction(h[i]) + Fraction(l[i]) == ci * Fraction(0.1)

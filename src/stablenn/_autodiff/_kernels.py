@@ -24,102 +24,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._kernels import _dd as _dd_core
+from .._kernels import _dd
 from .._kernels import elementwise as ek
 from .._kernels.reductions import _log_abs, shift_terms, sum_terms
 from .._kernels.reductions import log_softmax as log_softmax_kernel
 from .._namespace import Array, Namespace
 
 _HUGE_ARG = 1000.0  # exp(-2000) == 0 in every dtype: clip before doubling |x|
-
-
-# ---------------------------------------------------------------- double-double, safe under XLA
-#
-# Two rewrites of XLA's CPU compiler break error-free transformations under ``jax.jit``:
-#
-# * it always lets LLVM fuse a multiplication into a following addition (an FMA, "this
-#   increases precision"), and its fusion pass copies a product into every consumer, so
-#   the rounded ``p = fl(a b)`` of Dekker's product is not the same value where it is
-#   returned and where ``ah bh - p`` recovers its error;
-# * it reassociates constants: ``(v + 1) - 1`` becomes ``v``, so TwoSum with a constant
-#   operand returns an error term of 0.
-#
-# Our exp lost 2**-20 of its 2**-70 accuracy that way.  On JAX the products of the splitting
-# and of TwoProd get ``+ sign(p) * 0`` (an addition LLVM may fuse with the product into an
-# FMA, which rounds once: ``fl(a b)`` either way, and the sum is no product to fuse later),
-# and the operands of TwoSum get ``+ min(|other|, 0)`` (a zero XLA cannot fold, so no
-# operand is a constant).  Elsewhere these are no-ops and are skipped.
-
-
-def _is_jax(xp: Namespace) -> bool:
-    return "jax" in getattr(xp, "__name__", "")
-
-
-def _barrier(xp: Namespace, a: Array) -> Array:
-    return a + xp.sign(a) * 0.0 if _is_jax(xp) else a
-
-
-def _jax_operands(a: Array, b: Array) -> tuple[Array, Array]:
-    if not type(a).__module__.startswith("jax") and not type(b).__module__.startswith("jax"):
-        return a, b
-    import jax.numpy as jnp
-
-    return a + jnp.minimum(jnp.abs(b), 0.0), b + jnp.minimum(jnp.abs(a), 0.0)
-
-
-class _SafeDD:
-    """``stablenn._kernels._dd`` that survives XLA's rewrites (see above)."""
-
-    sum_last = staticmethod(_dd_core.sum_last)  # its operands are never constants
-
-    @staticmethod
-    def two_sum(a: Array, b: Array) -> tuple[Array, Array]:
-        return _dd_core.two_sum(*_jax_operands(a, b))
-
-    @staticmethod
-    def fast_two_sum(a: Array, b: Array) -> tuple[Array, Array]:
-        return _dd_core.fast_two_sum(*_jax_operands(a, b))
-
-    @staticmethod
-    def add(ah: Array, al: Array, bh: Array, bl: Array) -> tuple[Array, Array]:
-        s, e = _SafeDD.two_sum(ah, bh)
-        return _SafeDD.fast_two_sum(s, e + (al + bl))
-
-    @staticmethod
-    def split(xp: Namespace, a: Array, guard: bool = True) -> tuple[Array, Array]:
-        big = None
-        if guard:
-            big = xp.abs(a) > 2.0**995  # the splitter would overflow: scale down first
-            a = xp.where(big, a * 2.0**-28, a)
-        t = _barrier(xp, 134217729.0 * a)  # 2**27 + 1: two 26-bit halves
-        hi = t - (t - a)
-        lo = a - hi
-        if big is not None:
-            hi = xp.where(big, hi * 2.0**28, hi)
-            lo = xp.where(big, lo * 2.0**28, lo)
-        return hi, lo
-
-    @staticmethod
-    def two_prod(xp: Namespace, a: Array, b: Array, guard: bool = True) -> tuple[Array, Array]:
-        p = _barrier(xp, a * b)
-        ah, al = _SafeDD.split(xp, a, guard)
-        bh, bl = _SafeDD.split(xp, b, guard)
-        return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
-
-    @staticmethod
-    def mul(xp: Namespace, ah: Array, al: Array, bh: Array, bl: Array, guard: bool = True) -> tuple[Array, Array]:
-        p, e = _SafeDD.two_prod(xp, ah, bh, guard)
-        return _SafeDD.fast_two_sum(p, e + (ah * bl + al * bh))
-
-    @staticmethod
-    def div(xp: Namespace, ah: Array, al: Array, bh: Array, bl: Array, guard: bool = True) -> tuple[Array, Array]:
-        q = ah / bh
-        p, e = _SafeDD.two_prod(xp, q, bh, guard)
-        r = ((ah - p) - e) + (al - q * bl)
-        return _SafeDD.fast_two_sum(q, r / bh)
-
-
-_dd = _SafeDD
 
 
 # ---------------------------------------------------------------- elementwise, from the input

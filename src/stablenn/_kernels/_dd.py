@@ -22,8 +22,33 @@ _DOWN = 2.0**-28
 _UP = 2.0**28
 
 
+def _pin(*arrays: Array) -> tuple[Array, ...]:
+    """The operands of an error-free transformation, hidden from XLA's algebraic simplifier.
+
+    Under ``jax.jit`` XLA reassociates constants: in TwoSum or Fast2Sum with a constant first
+    operand ``c``, ``(c + b) - c`` becomes ``b`` and the error term comes out 0 (jitted
+    float64 sigmoid, logit, sigmoid_grad were 2 ULP off and tanh_grad 3 for that; our
+    double-double exps fell from 2**-60 and 2**-100 to 2**-53).  Passing the operands
+    through ``jax.lax.optimization_barrier`` keeps the simplifier from seeing through them.
+    On NumPy, PyTorch, CuPy and Dask the arrays come back unchanged.
+
+    Not covered: XLA's CPU pipeline drops the barriers before fusion, and LLVM may contract
+    a product into a following addition (an FMA) in one fused copy of an expression and
+    not in another; no such case was found in our kernels (tests/test_regressions.py checks
+    TwoSum, Fast2Sum and Dekker's product under jit exactly), and an operand's own low bits
+    are all it could change.
+    """
+    for a in arrays:
+        if type(a).__module__.startswith("jax"):
+            import jax
+
+            return tuple(jax.lax.optimization_barrier(arrays))
+    return arrays
+
+
 def two_sum(a: Array, b: Array) -> tuple[Array, Array]:
     """``s + e == a + b`` exactly, with ``s = fl(a + b)`` (Knuth, any magnitudes)."""
+    a, b = _pin(a, b)
     s = a + b
     bb = s - a
     e = (a - (s - bb)) + (b - bb)
@@ -32,6 +57,7 @@ def two_sum(a: Array, b: Array) -> tuple[Array, Array]:
 
 def fast_two_sum(a: Array, b: Array) -> tuple[Array, Array]:
     """``s + e == a + b`` exactly when ``|a| >= |b|`` (or a == 0) (Dekker)."""
+    a, b = _pin(a, b)
     s = a + b
     e = b - (s - a)
     return s, e
@@ -43,12 +69,12 @@ def split(xp: Namespace, a: Array, guard: bool = True) -> tuple[Array, Array]:
     ``guard=False`` skips the rescaling of huge values when the caller knows ``|a| < 2**995``.
     """
     if not guard:
-        t = _SPLITTER * a
+        (t,) = _pin(_SPLITTER * a)
         hi = t - (t - a)
         return hi, a - hi
     big = xp.abs(a) > _BIG
     a_s = xp.where(big, a * _DOWN, a)
-    t = _SPLITTER * a_s
+    (t,) = _pin(_SPLITTER * a_s)
     hi = t - (t - a_s)
     lo = a_s - hi
     hi = xp.where(big, hi * _UP, hi)
@@ -58,7 +84,8 @@ def split(xp: Namespace, a: Array, guard: bool = True) -> tuple[Array, Array]:
 
 def two_prod(xp: Namespace, a: Array, b: Array, guard: bool = True) -> tuple[Array, Array]:
     """``p + e == a * b`` exactly (barring underflow), ``p = fl(a * b)`` (Dekker)."""
-    p = a * b
+    a, b = _pin(a, b)
+    (p,) = _pin(a * b)
     ah, al = split(xp, a, guard)
     bh, bl = split(xp, b, guard)
     e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
