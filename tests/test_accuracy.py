@@ -79,10 +79,6 @@ def _cases() -> list[tuple[str, str, str, int]]:
 # Budget violations measured and not fixed yet (listed in the closing note of the core
 # issue); each entry names what breaks.  Remove an entry when its fix lands.
 OPEN_BUGS: dict[tuple[str, str, str], str] = {
-    ("logsumexp", "float64", "jax"): (
-        "weights of both signs that nearly cancel: JAX keeps the plain weighted path "
-        "(_kernels.reductions.signed_path: XLA compiled the cancellation-safe one for minutes)"
-    ),
 }
 
 

@@ -13,11 +13,18 @@ composed in the kernels that is 2 to 93 ULP (sigmoid at -19, logit at 0.37).  He
 
 Other dtypes and every other function are jax.numpy's own.  `stablenn._namespace.namespace`
 hands this namespace to the kernels for JAX arrays.
+
+Two double-double reductions are offered to the kernels as well (``segment_sums_dd``,
+``sum_dd``): written with ``jax.lax`` primitives instead of the strided slices and
+concatenations of `_dd.sum_last` and the Hillis-Steele scan of
+`stablenn._kernels.reductions.signed_sum`.  XLA fuses those slices into their consumers and
+recomputes each producer once per use at every level, so the run time of a jitted weighted
+logsumexp grew exponentially with the length (16 entries: 1 ms, 32: over 100 s).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from ._kernels import _dd
 
@@ -73,3 +80,52 @@ class AccurateJax:
         r = jnp.log(safe_u) + (x - (safe_u - 1.0)) / safe_u
         # u == 0 (x = -1): -inf; x < -1, NaN: NaN; x = +inf: inf (jax.numpy's own log1p)
         return jnp.where((u > 0) & jnp.isfinite(u), r, jnp.log1p(x))
+
+    # ------------------------------------------------------------ double-double reductions
+
+    def segment_sums_dd(self, start: Any, hi: Any) -> tuple[Any, Any]:
+        """Inclusive double-double sums of ``hi`` over runs along the last axis.
+
+        ``start`` marks the first entry of each run.  ``jax.lax.associative_scan`` with the
+        segmented operator ``(f1, v1) + (f2, v2) = (f1 | f2, v2 if f2 else v1 + v2)``, the
+        sums in double-double (TwoSum, then Fast2Sum of the carried low parts).
+        """
+        from jax import lax
+
+        jnp = self._jnp
+
+        def combine(a: Any, c: Any) -> Any:
+            fa, ah, al = a
+            fc, ch, cl = c
+            h, lo = _dd.add(ah, al, ch, cl)
+            return fa | fc, jnp.where(fc, ch, h), jnp.where(fc, cl, lo)
+
+        _, g_hi, g_lo = lax.associative_scan(combine, (start, hi, jnp.zeros_like(hi)), axis=hi.ndim - 1)
+        return g_hi, g_lo
+
+    def sum_dd(self, hi: Any, lo: Any) -> tuple[Any, Any]:
+        """Double-double sum of ``hi + lo`` over the last axis: one ``jax.lax.reduce``.
+
+        The reducer adds two double-doubles (TwoSum, Fast2Sum); XLA may combine the entries in
+        any order, each order keeping the error near ``log2(n) u**2`` of the sum of magnitudes.
+        A sum that overflows is ``+-inf`` with a low part of 0.
+        """
+        from jax import lax
+
+        jnp = self._jnp
+
+        def combine(a: Any, c: Any) -> Any:
+            # TwoSum and Fast2Sum written out: the reducer's operands are never constants
+            ah, al = a
+            ch, cl = c
+            s = ah + ch
+            bb = s - ah
+            e = ((ah - (s - bb)) + (ch - bb)) + (al + cl)
+            h = s + e
+            return h, e - (h - s)
+
+        zero = jnp.zeros((), hi.dtype)
+        s_hi, s_lo = lax.reduce((hi, lo), (zero, zero), combine, (hi.ndim - 1,))
+        overflow = jnp.isinf(s_hi) | jnp.isnan(s_hi)
+        inf_sum = jnp.sum(hi, axis=-1)
+        return cast(Any, jnp.where(overflow, inf_sum, s_hi)), cast(Any, jnp.where(overflow, 0.0, s_lo))

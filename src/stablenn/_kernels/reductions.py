@@ -230,16 +230,9 @@ def signed_path(xp: Namespace, x: Array, b: Array | None, shift: Array | None) -
     Only for weights with the default shift in a float64 working dtype (the double-double
     ``exp`` is float64's); there, where some weight is negative and some positive (no
     cancellation is possible otherwise, and the cheaper path is as accurate), and always
-    where values cannot be read (Dask, torch.compile: no branch on data).  Not on JAX: XLA
-    takes minutes to compile the sort-and-merge of equal ``x`` and the double-double ``exp``
-    for some shapes, so JAX keeps the plain weighted path (weights of both signs that cancel
-    are within the budget there only up to the condition number ``kappa_b``: open).
+    where values cannot be read (Dask, JAX under ``jit``, torch.compile: no branch on data).
     """
     if b is None or shift is not None or x.dtype != getattr(xp, "float64", None):
-        return False
-    import array_api_compat
-
-    if array_api_compat.is_jax_array(x):
         return False
     from .._namespace import can_read_values
 
@@ -306,7 +299,13 @@ def signed_sum(xp: Namespace, x: Array, b: Array) -> Signed:
     # Segmented inclusive scan (Hillis and Steele) over runs of equal x: after the step
     # with offset s each entry holds the double-double sum of up to 2s entries of its run
     # ending at it; x sorted, so x[i - s] == x[i] means the whole stretch is one run.
+    # A namespace may bring its own (JAX: `stablenn._jax_accurate`, where XLA's fusion of
+    # these slices costs time exponential in the length).
     step = 1
+    if hasattr(xp, "segment_sums_dd") and n > 1:
+        first = xp.concat([xp.ones_like(xs[..., :1], dtype=xp.bool), xs[..., 1:] != xs[..., :-1]], axis=-1)
+        g_hi, g_lo = xp.segment_sums_dd(first, g_hi)
+        step = n
     while step < n:
         same = xs[..., step:] == xs[..., :-step]
         if not _needed(xp, same):  # no run is longer than `step`: the scan is done
@@ -345,7 +344,7 @@ def signed_sum(xp: Namespace, x: Array, b: Array) -> Signed:
     t_hi, t_lo = _dd.mul(xp, w_hi, w_lo, e_hi, e_lo)
     t_hi = xp.where(live, t_hi, 0.0)
     t_lo = xp.where(live, t_lo, 0.0)
-    s_hi, s_lo = sum_dd(xp, t_hi, t_lo)
+    s_hi, s_lo = xp.sum_dd(t_hi, t_lo) if hasattr(xp, "sum_dd") else sum_dd(xp, t_hi, t_lo)
     return Signed(
         m=m[..., 0],
         j=j[..., 0],
