@@ -76,24 +76,13 @@ def _cases() -> list[tuple[str, str, str, int]]:
     return out
 
 
-# Budget violations measured and not fixed yet (listed in the closing note of the core
-# issue); each entry names what breaks.  Remove an entry when its fix lands.
-OPEN_BUGS: dict[tuple[str, str, str], str] = {
-}
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("function", "dtype", "backend", "samples"),
     _cases(),
     ids=lambda v: str(v),
 )
-def test_error_within_budget(request: pytest.FixtureRequest, function: str, dtype: str, backend: str, samples: int) -> None:
-    reason = OPEN_BUGS.get((function, dtype, backend))
-    if reason is not None:
-        # a known, open budget violation (some are fixed on main but not yet re-measured,
-        # hence not strict): the test still runs and reports XPASS once it holds
-        request.applymarker(pytest.mark.xfail(strict=False, reason=reason))
+def test_error_within_budget(function: str, dtype: str, backend: str, samples: int) -> None:
     r = _measure.measure(function, dtype, samples=samples, seed=0, backend=backend)
     assert r.count >= samples
     assert r.ok, r.describe_worst()
