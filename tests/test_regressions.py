@@ -152,3 +152,44 @@ def test_error_free_transformations_stay_exact_under_jax_jit():
         assert Fraction(f[i]) + Fraction(g[i]) == 1 + bi
         assert Fraction(p[i]) + Fraction(q[i]) == ci * bi and p[i] == c[i] * b[i]
         assert Fraction(h[i]) + Fraction(l[i]) == ci * Fraction(0.1)
+
+
+def test_jitted_tanh_grad_keeps_its_double_double_square():
+    # XLA's fusion copied Dekker's rounded product into ah*bh - p, where LLVM contracted it
+    # into an FMA: the low part of (1 + e)**2 was wrong and jitted float64 tanh_grad was
+    # 2 ULP off here.  mpmath.mp.prec = 200: float(1 - mpmath.tanh(x)**2)
+    import jax
+    import jax.numpy as jnp
+
+    got = float(jax.jit(snn.tanh_grad)(jnp.asarray([-0.92210926229009], dtype=jnp.float64))[0])
+    assert abs(got - 0.47162551570196426) <= np.spacing(0.47162551570196426)
+
+
+def test_loss_means_whose_single_losses_overflow_on_every_backend(backend):
+    # weighted losses beyond the largest float whose mean is finite: JAX and Dask, whose
+    # values are not read, kept the inf (found by benchmarks/accuracy.py --backend jax)
+    import mpmath
+
+    mpmath.mp.prec = 3000
+    big = 1.5e308
+    b = backend.asarray
+    ln2 = mpmath.log(2)
+
+    def nll(logits, c):  # -log softmax(logits)[c], exactly
+        xs = [mpmath.mpf(v) for v in logits]
+        return mpmath.log(sum(mpmath.exp(v - xs[c]) for v in xs))
+
+    def check(got, exact):
+        assert abs(float(backend.numpy(got)) - float(exact)) <= 2 * np.spacing(float(exact))
+
+    # BCE: mean of [2 softplus(1.5e308)] * 2 and [softplus(0)] * 2 over 4 elements
+    x, w = np.array([big, big, 0.0, 0.0]), np.array([2.0, 2.0, 1.0, 1.0])
+    check(snn.binary_cross_entropy_with_logits(b(x), b(np.zeros(4)), weight=b(w)), (4 * mpmath.mpf(big) + 2 * ln2) / 4)
+    # cross-entropy, class indices: weighted mean (2 nll + nll') / (2 + 1)
+    logits, weight = np.array([[big, 0.0], [0.0, 0.0]]), np.array([1.0, 2.0])
+    got = snn.cross_entropy_with_logits(b(logits), b(np.array([1, 0])), weight=b(weight))
+    check(got, (2 * nll(logits[0], 1) + nll(logits[1], 0)) / 3)
+    # cross-entropy, class probabilities: mean over the two rows
+    probs = np.array([[0.0, 1.0], [1.0, 0.0]])
+    got = snn.cross_entropy_with_logits(b(logits), b(probs), weight=b(weight))
+    check(got, (2 * nll(logits[0], 1) + nll(logits[1], 0)) / 2)

@@ -126,12 +126,14 @@ def binary_cross_entropy_with_logits(
             if red == "none":
                 out = hi + lo
                 return out if exact else xp.astype(out, dtype)
-            if exact and k.overflowed(xp, hi, xb, yb, wb, pwb):
+            over = k.overflowed(xp, hi, xb, yb, wb, pwb) if exact else False
+            if over is not False:
                 # weighted losses beyond the largest float whose sum (mean) is finite: sum
                 # them scaled by 2**-SCALE, carried in the exponent of the partial sum
-                hi, lo = k.binary_cross_entropy(xp, xb, yb, wb, pwb, exact, scale=2.0**-k.SCALE)
-                s_hi, s_lo, s_e = k.partial_sum(xp, hi, lo, exact)
-                return s_hi, s_lo, s_e + k.SCALE
+                r_hi, r_lo = k.binary_cross_entropy(xp, xb, yb, wb, pwb, exact, scale=2.0**-k.SCALE)
+                s_hi, s_lo, s_e = k.partial_sum(xp, r_hi, r_lo, exact)
+                rescued = (s_hi, s_lo, s_e + k.SCALE)
+                return rescued if over is True else k.pick(xp, over, rescued, k.partial_sum(xp, hi, lo, exact))
             return k.partial_sum(xp, hi, lo, exact)
 
         if _blocking.wanted(xp, x):
@@ -286,11 +288,15 @@ def cross_entropy_with_logits(
                     out = hi + lo
                     return out if exact else xp.astype(out, dtype)
                 den = k.partial_sum(xp, w_t, xp.zeros_like(w_t), exact)
-                if exact and k.overflowed(xp, hi, xp.where(badb, xp.nan, xp.zeros_like(hi))) and bool(xp.all(xp.isfinite(xb))):
+                over = k.overflowed(xp, hi, xp.where(badb, xp.nan, xp.zeros_like(hi)), whole=xb) if exact else False
+                if over is not False:
                     # as for binary cross-entropy: weighted row losses beyond the largest float
-                    hi, lo, _ = k.cross_entropy_index(xp, xb, tb, w, ib, eps, exact, scale=2.0**-k.SCALE)
-                    s_hi, s_lo, s_e = k.partial_sum(xp, hi, lo, exact)
-                    return s_hi, s_lo, s_e + k.SCALE, *den
+                    r_hi, r_lo, _ = k.cross_entropy_index(xp, xb, tb, w, ib, eps, exact, scale=2.0**-k.SCALE)
+                    s_hi, s_lo, s_e = k.partial_sum(xp, r_hi, r_lo, exact)
+                    rescued = (s_hi, s_lo, s_e + k.SCALE)
+                    if over is not True:
+                        rescued = k.pick(xp, over, rescued, k.partial_sum(xp, hi, lo, exact))
+                    return (*rescued, *den)
                 return (*k.partial_sum(xp, hi, lo, exact), *den)
 
             if _blocking.wanted(xp, xl):
@@ -316,16 +322,22 @@ def cross_entropy_with_logits(
             p = xp.astype(floating(xp, probs, "targets"), dtype)
             _check_labels(xp, p)
             pl, _ = move_last(xp, p, (ax,))
+            fast = _dispatch.lookup("cross_entropy_with_logits_probs", backend_name(x), dtype, xl, pl, w, eps, red)
+            if fast is not None:
+                return fast(xl, pl, w, eps, red)
             hi, lo = k.cross_entropy_probs(xp, cast(xl), cast(pl), cast(w), eps, exact)
             rows = math.prod(index_shape)
             den = xp.asarray(float(rows), dtype=work, device=dev) if red == "mean" else None
-            if red != "none" and exact and k.overflowed(xp, hi) and bool(xp.all(xp.isfinite(xl))):
+            over = k.overflowed(xp, hi, whole=xl) if red != "none" and exact else False
+            if over is not False:
                 # weighted row losses beyond the largest float whose mean is finite: summed
                 # at a power-of-two scale, as for class indices
-                hi, lo = k.cross_entropy_probs(xp, xl, pl, w, eps, exact, scale=2.0**-k.SCALE)
-                s_hi, s_lo, s_e = k.partial_sum(xp, hi, lo, exact)
-                out = k.finish_sum(xp, s_hi, s_lo, s_e + k.SCALE, den, exact)
-                return scalar_if_numpy(xp, out)
+                r_hi, r_lo = k.cross_entropy_probs(xp, xl, pl, w, eps, exact, scale=2.0**-k.SCALE)
+                s_hi, s_lo, s_e = k.partial_sum(xp, r_hi, r_lo, exact)
+                parts = (s_hi, s_lo, s_e + k.SCALE)
+                if over is not True:
+                    parts = k.pick(xp, over, parts, k.partial_sum(xp, hi, lo, exact))
+                return scalar_if_numpy(xp, k.finish_sum(xp, *parts, den, exact))
         out = k.reduce(xp, hi, lo, red, den, exact)
         return scalar_if_numpy(xp, out if exact else xp.astype(out, dtype))
 

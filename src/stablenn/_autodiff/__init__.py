@@ -11,7 +11,9 @@ the function's rule:
   forward/backward pairs (``register_fast``) is consulted first, for GPU kernels.
 * JAX (any tracer: ``jit``, ``vmap``, ``grad``, ``jvp``): a ``jax.custom_jvp`` whose primal is
   the public function and whose tangent map is the rule's JVP.  Concrete JAX arrays outside
-  any transformation take the plain path, unchanged.
+  any transformation get the public function under one ``jax.jit`` per call signature
+  (``_jax.compiled``): run op by op, a double-double kernel is thousands of dispatches, each
+  compiled for every new shape (seconds per call).
 
 Nothing here imports PyTorch or JAX until an array of that library is seen.
 """
@@ -35,8 +37,9 @@ def _module(value: object) -> str:
 def wanted(*arrays: object) -> bool:
     """Whether a call with these arguments must go through a gradient rule.
 
-    True for a PyTorch tensor that requires grad while grad mode is on, and for a JAX tracer;
-    False inside a rule's own primal computation.
+    True for a PyTorch tensor that requires grad while grad mode is on, and for any JAX array
+    (a tracer gets the rule, a concrete array one compiled program); False inside a rule's
+    own primal computation.
     """
     if is_disabled():
         return False
@@ -51,10 +54,7 @@ def wanted(*arrays: object) -> bool:
                 if torch.is_grad_enabled():
                     return True
         elif kind in ("jax", "jaxlib"):
-            import jax
-
-            if isinstance(a, jax.core.Tracer):
-                return True
+            return True
     return False
 
 
@@ -69,7 +69,9 @@ def call(name: str, fn: Callable[..., Any], *args: Any, **opts: Any) -> Any:
         return _torch.apply(rule, fn, args, opts)
     from . import _jax
 
-    return _jax.apply(rule, fn, args, opts)
+    if _jax.any_tracer(args):
+        return _jax.apply(rule, fn, args, opts)
+    return _jax.compiled(rule, fn, args, opts)
 
 
 def gradient_impls(function_name: str) -> dict[str, Callable[..., Any]]:

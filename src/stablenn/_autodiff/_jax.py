@@ -61,6 +61,44 @@ def apply(rule: Rule, fn: Callable[..., Any], args: tuple[Any, ...], opts: dict[
     return f(*(args[i] for i in dynamic))
 
 
+def any_tracer(args: tuple[Any, ...]) -> bool:
+    return any(isinstance(a, jax.core.Tracer) for a in args)
+
+
+_COMPILED: dict[tuple[Any, ...], Callable[..., Any]] = {}
+
+
+def compiled(rule: Rule, fn: Callable[..., Any], args: tuple[Any, ...], opts: dict[str, Any]) -> Any:
+    """The public function on concrete JAX arrays, as one ``jax.jit`` program.
+
+    The same values as the function run op by op (XLA compiles the same operations), without
+    a dispatch, and a compilation for every new shape, per operation: a float64 weighted
+    logsumexp took 8 s on its first call and 70 ms on later ones, one program 2 s and 1 ms.
+    One jitted callable per function, non-array arguments and options (JAX then compiles
+    once per shape and dtype); options that cannot be hashed run without the cache.
+    """
+    dynamic = [i for i, a in enumerate(args) if _is_array(a)]
+    static = [None if i in dynamic else a for i, a in enumerate(args)]
+    key: tuple[Any, ...] | None = (rule.name, fn, tuple(static), tuple(dynamic), tuple(sorted(opts.items())))
+    try:
+        program = _COMPILED.get(key)  # type: ignore[arg-type]
+    except TypeError:  # an unhashable option
+        program, key = None, None
+    if program is None:
+
+        def run(*values: Any) -> Any:
+            full = list(static)
+            for i, v in zip(dynamic, values):
+                full[i] = v
+            with disabled():
+                return rule.plain(fn, full, opts)
+
+        program = jax.jit(run)
+        if key is not None:
+            _COMPILED[key] = program
+    return program(*(args[i] for i in dynamic))
+
+
 def _linear(name: str, p: Any, big_r: Any, masked: Any, t: Any) -> Any:
     """softmax / log_softmax tangent map ``t -> J t`` whose transpose is ``normalise_vjp``.
 

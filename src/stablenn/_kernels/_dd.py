@@ -32,11 +32,8 @@ def _pin(*arrays: Array) -> tuple[Array, ...]:
     through ``jax.lax.optimization_barrier`` keeps the simplifier from seeing through them.
     On NumPy, PyTorch, CuPy and Dask the arrays come back unchanged.
 
-    Not covered: XLA's CPU pipeline drops the barriers before fusion, and LLVM may contract
-    a product into a following addition (an FMA) in one fused copy of an expression and
-    not in another; no such case was found in our kernels (tests/test_regressions.py checks
-    TwoSum, Fast2Sum and Dekker's product under jit exactly), and an operand's own low bits
-    are all it could change.
+    XLA's CPU pipeline drops the barriers before fusion, so they do not stop its other
+    rewrite: see `_product`.
     """
     for a in arrays:
         if type(a).__module__.startswith("jax"):
@@ -44,6 +41,25 @@ def _pin(*arrays: Array) -> tuple[Array, ...]:
 
             return tuple(jax.lax.optimization_barrier(arrays))
     return arrays
+
+
+def _product(a: Array, b: Array) -> Array:
+    """``fl(a * b)``, the same rounded value wherever XLA's fusion copies it.
+
+    XLA lets LLVM contract a product into a following addition (an FMA, which does not round
+    the product) and copies a product into each consumer's fusion, so Dekker's ``p = fl(a b)``
+    could be the rounded product where it is returned and the exact one in ``ah bh - p``,
+    where its error is recovered: jitted float64 tanh_grad was 2 ULP off at x = -0.922 for
+    that (a double-double square's low part wrong by 7e-17 relative).  On JAX the product
+    gets ``+ sign(p) * 0``: an FMA with that addend rounds once, to ``fl(a b)``, and the sum is
+    no product for a later contraction.
+    """
+    p = a * b
+    if type(p).__module__.startswith("jax"):
+        import jax.numpy as jnp
+
+        p = p + jnp.sign(p) * 0.0
+    return p
 
 
 def two_sum(a: Array, b: Array) -> tuple[Array, Array]:
@@ -69,12 +85,12 @@ def split(xp: Namespace, a: Array, guard: bool = True) -> tuple[Array, Array]:
     ``guard=False`` skips the rescaling of huge values when the caller knows ``|a| < 2**995``.
     """
     if not guard:
-        (t,) = _pin(_SPLITTER * a)
+        (t,) = _pin(_product(a, _SPLITTER))
         hi = t - (t - a)
         return hi, a - hi
     big = xp.abs(a) > _BIG
     a_s = xp.where(big, a * _DOWN, a)
-    (t,) = _pin(_SPLITTER * a_s)
+    (t,) = _pin(_product(a_s, _SPLITTER))
     hi = t - (t - a_s)
     lo = a_s - hi
     hi = xp.where(big, hi * _UP, hi)
@@ -85,7 +101,7 @@ def split(xp: Namespace, a: Array, guard: bool = True) -> tuple[Array, Array]:
 def two_prod(xp: Namespace, a: Array, b: Array, guard: bool = True) -> tuple[Array, Array]:
     """``p + e == a * b`` exactly (barring underflow), ``p = fl(a * b)`` (Dekker)."""
     a, b = _pin(a, b)
-    (p,) = _pin(a * b)
+    (p,) = _pin(_product(a, b))
     ah, al = split(xp, a, guard)
     bh, bl = split(xp, b, guard)
     e = ((ah * bh - p) + ah * bl + al * bh) + al * bl

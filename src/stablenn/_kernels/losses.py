@@ -345,16 +345,26 @@ def sum_scaled(xp: Namespace, hi: Array, lo: Array, e: Array | None = None) -> t
     return xp.where(over, b_hi, a_hi), xp.where(over, b_lo, a_lo), xp.where(over, top + SCALE, top)
 
 
-def overflowed(xp: Namespace, hi: Array, *inputs: Array | None) -> bool:
-    """Whether a per-element float64 loss overflowed although its inputs are finite
-    (read on eager backends only: elsewhere such a loss stays inf)."""
-    if not can_read_values(hi):
-        return False
+def overflowed(xp: Namespace, hi: Array, *inputs: Array | None, whole: Array | None = None) -> bool | Array:
+    """Whether a per-element float64 loss overflowed although its inputs (elementwise, and
+    ``whole`` all of it) are finite.
+
+    A Python bool where values can be read; elsewhere (JAX, Dask) a 0-d boolean array, and
+    the caller computes both sums and picks one with `pick`.
+    """
     bad = xp.isinf(hi)
     for a in inputs:
         if a is not None:
             bad = bad & xp.isfinite(a)
-    return bool(xp.any(bad))
+    found = xp.any(bad)
+    if can_read_values(hi):
+        return bool(found) and (whole is None or bool(xp.all(xp.isfinite(whole))))
+    return found if whole is None else found & xp.all(xp.isfinite(whole))
+
+
+def pick(xp: Namespace, over: Array, rescued: tuple[Array, ...], plain: tuple[Array, ...]) -> tuple[Array, ...]:
+    """The rescaled partial sums where ``over`` (a 0-d boolean array) holds, else the plain ones."""
+    return tuple(xp.where(over, a, b) for a, b in zip(rescued, plain))
 
 
 def partial_sum(xp: Namespace, hi: Array, lo: Array, exact: bool) -> tuple[Array, Array, Array]:

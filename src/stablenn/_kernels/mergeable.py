@@ -354,6 +354,8 @@ def effective_sample_size(xp: Namespace, st1: State, st2: State) -> Array:
 class Total:
     """Partial total of per-element losses: a double-double sum, and its denominator.
 
+    The sum is ``(s_hi + s_lo) * 2**s_e``: a sum (or single losses) beyond the largest float
+    whose mean is finite is kept at a power-of-two scale (``losses.sum_scaled``).
     ``special`` is the plain sum of the non-finite losses (``inf`` or NaN), kept apart so
     they decide the total the way plain addition would without poisoning the compensation.
     ``den`` is the element count (or the sum of the target weights) the mean divides by.
@@ -364,55 +366,67 @@ class Total:
     special: Array
     den_hi: Array
     den_lo: Array
+    s_e: Array
 
 
-def total(xp: Namespace, hi: Array, lo: Array, den: Array | None) -> Total:
-    """Total of the losses ``hi + lo`` (any shape); ``den``: the terms of the denominator.
+def total(xp: Namespace, hi: Array, lo: Array, den: Array | None, e: float = 0.0) -> Total:
+    """Total of the losses ``(hi + lo) * 2**e`` (any shape); ``den``: the terms of the
+    denominator, None to count the elements."""
+    from .losses import sum_scaled
 
-    ``den`` None counts the elements.
-    """
     flat_hi = xp.reshape(hi, (1, -1))
     flat_lo = xp.reshape(lo, (1, -1))
     special = ~xp.isfinite(flat_hi)
-    s_hi, s_lo = _dd.sum_last(xp, xp.where(special, 0.0, flat_hi), xp.where(special, 0.0, flat_lo))
+    s_hi, s_lo, s_e = sum_scaled(xp, xp.where(special, 0.0, flat_hi), xp.where(special, 0.0, flat_lo))
     sp = xp.sum(xp.where(special, flat_hi, 0.0), axis=-1)
     if den is None:
         d_hi = xp.sum(xp.ones_like(flat_hi), axis=-1)  # the count, exact below 2^53
         d_lo = xp.zeros_like(d_hi)
     else:
         d_hi, d_lo = _dd.sum_last(xp, xp.reshape(den, (1, -1)), None)
-    return Total(s_hi[0], s_lo[0], sp[0], d_hi[0], d_lo[0])
+    return Total(s_hi[0], s_lo[0], sp[0], d_hi[0], d_lo[0], s_e[0] + e)
 
 
 def stack_totals(xp: Namespace, totals: list[Total]) -> Total:
-    fields = ("s_hi", "s_lo", "special", "den_hi", "den_lo")
+    fields = ("s_hi", "s_lo", "special", "den_hi", "den_lo", "s_e")
     return Total(*(xp.stack([getattr(t, f) for t in totals], axis=-1) for f in fields))
 
 
 def merge_totals(xp: Namespace, t: Total) -> Total:
-    """Merge totals stacked along the last axis: double-double sums, nothing rounded."""
-    s_hi, s_lo = _dd.sum_last(xp, t.s_hi, t.s_lo)
+    """Merge totals stacked along the last axis: double-double sums, nothing rounded (but
+    sums brought to a common power-of-two scale)."""
+    from .losses import sum_scaled
+
+    s_hi, s_lo, s_e = sum_scaled(xp, t.s_hi, t.s_lo, t.s_e)
     d_hi, d_lo = _dd.sum_last(xp, t.den_hi, t.den_lo)
-    return Total(s_hi, s_lo, xp.sum(t.special, axis=-1), d_hi, d_lo)
+    return Total(s_hi, s_lo, xp.sum(t.special, axis=-1), d_hi, d_lo, s_e)
 
 
 def finish_total(xp: Namespace, t: Total, mean: bool) -> Array:
     """The sum, or the mean (one rounding of the double-double quotient), as ``losses.reduce``."""
-    s_hi = t.s_hi + t.special  # inf or NaN losses decide the total as plain addition would
+    from .losses import SCALE
+
+    back = 2.0**t.s_e
     if not mean:
-        return s_hi + t.s_lo
+        return (t.s_hi + t.s_lo) * back + t.special  # inf or NaN losses decide as plain addition
     den = t.den_hi + t.den_lo
-    if not is_float64(xp, s_hi):
-        return (s_hi + t.s_lo) / den
-    ok = xp.isfinite(s_hi) & (den != 0)
+    if not is_float64(xp, t.s_hi):
+        return ((t.s_hi + t.s_lo) * back + t.special) / den
+    # a numerator near the largest float: divide it at a power-of-two scale (the division's
+    # check product would overflow)
+    big = xp.abs(t.s_hi) > 2.0**1000
+    n_hi = xp.where(big, t.s_hi * 2.0**-SCALE, t.s_hi)
+    n_lo = xp.where(big, t.s_lo * 2.0**-SCALE, t.s_lo)
+    back = xp.where(big, back * 2.0**SCALE, back)
+    ok = xp.isfinite(t.special) & (den != 0)
     q_hi, q_lo = _dd.div(
         xp,
-        xp.where(ok, s_hi, 0.0),
-        xp.where(ok, t.s_lo, 0.0),
+        xp.where(ok, n_hi, 0.0),
+        xp.where(ok, n_lo, 0.0),
         xp.where(ok, t.den_hi, 1.0),
         xp.where(ok, t.den_lo, 0.0),
     )
-    return xp.where(ok, q_hi + q_lo, s_hi / den)
+    return xp.where(ok, (q_hi + q_lo) * back, ((t.s_hi + t.s_lo) * back + t.special) / den)
 
 
 def exp_dd(xp: Namespace, d_hi: Array, d_lo: Array) -> tuple[Array, Array]:

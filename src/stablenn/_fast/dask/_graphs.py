@@ -37,11 +37,11 @@ from ..._kernels import mergeable as mg
 from ..._namespace import quiet
 from ..._validation import all_finite
 
-__all__ = ["binary_cross_entropy", "cross_entropy", "log_softmax", "logsumexp", "softmax", "state"]
+__all__ = ["binary_cross_entropy", "cross_entropy", "cross_entropy_probs", "log_softmax", "logsumexp", "softmax", "state"]
 
 _LSE_FIELDS = ("m", "s_hi", "s_lo", "nan", "inf_pos", "inf_neg", "n_pinf")
 _BOOL_FIELDS = frozenset({"nan", "inf_pos", "inf_neg"})
-_TOTAL_FIELDS = ("s_hi", "s_lo", "special", "den_hi", "den_lo")
+_TOTAL_FIELDS = ("s_hi", "s_lo", "special", "den_hi", "den_lo", "s_e")
 _WORK = np.dtype("float64")
 
 
@@ -265,10 +265,10 @@ def _loss_output(block_fn: Any, args: list[Any], ind: tuple[int, ...], reduction
     return _reduce_totals(partials, nd, reduction == "mean", dtype)
 
 
-def _emit(xp: Any, hi: Any, lo: Any, den: Any, mode: str, out_dtype: Any, nd: int) -> Any:
+def _emit(xp: Any, hi: Any, lo: Any, den: Any, mode: str, out_dtype: Any, nd: int, e: float = 0.0) -> Any:
     if mode == "none":
         return xp.astype(hi + lo, out_dtype)
-    packed = _pack_total(xp, mg.total(xp, hi, lo, den))
+    packed = _pack_total(xp, mg.total(xp, hi, lo, den, e))
     return xp.reshape(packed, (1,) * nd + (len(_TOTAL_FIELDS),))
 
 
@@ -279,7 +279,12 @@ def _bce_block(x: Any, y: Any, *rest: Any, has_w: bool, has_pw: bool, exact: boo
     w = _work(xp, next(it)) if has_w else None
     pw = _work(xp, next(it)) if has_pw else None
     with quiet(xp):
-        hi, lo = kl.binary_cross_entropy(xp, _work(xp, x), _work(xp, y), w, pw, exact)
+        xw, yw = _work(xp, x), _work(xp, y)
+        hi, lo = kl.binary_cross_entropy(xp, xw, yw, w, pw, exact)
+        if mode != "none" and exact and kl.overflowed(xp, hi, xw, yw, w, pw):
+            # weighted losses beyond the largest float whose mean is finite: at 2**-SCALE
+            hi, lo = kl.binary_cross_entropy(xp, xw, yw, w, pw, exact, scale=2.0**-kl.SCALE)
+            return _emit(xp, hi, lo, None, mode, out_dtype, x.ndim, kl.SCALE)
         return _emit(xp, hi, lo, None, mode, out_dtype, x.ndim)
 
 
@@ -312,8 +317,14 @@ def _ce_block(
         valid = (t >= 0) & (t < n_classes)
         bad = ~valid if ignore is None else ~(valid | ignore)
         safe_t = xp.where(valid, t, xp.zeros_like(t))
-        hi, lo, w_t = kl.cross_entropy_index(xp, _work(xp, x), safe_t, w, ignore, smoothing, exact)
+        xw = _work(xp, x)
+        hi, lo, w_t = kl.cross_entropy_index(xp, xw, safe_t, w, ignore, smoothing, exact)
         hi = xp.where(bad, xp.nan, hi)  # an index nobody checked (lazy values): NaN, never a silent 0
+        if mode != "none" and exact and kl.overflowed(xp, hi, whole=xw):
+            # weighted row losses beyond the largest float whose mean is finite: at 2**-SCALE
+            hi, lo, _ = kl.cross_entropy_index(xp, xw, safe_t, w, ignore, smoothing, exact, scale=2.0**-kl.SCALE)
+            hi = xp.where(bad, xp.nan, hi)
+            return _emit(xp, hi, lo, w_t, mode, out_dtype, t.ndim, kl.SCALE)
         return _emit(xp, hi, lo, w_t, mode, out_dtype, t.ndim)
 
 
@@ -335,3 +346,35 @@ def cross_entropy(x: Any, targets: Any, weight: Any, ignore_index: int | None, s
         _ce_block, args, ind, reduction, x.dtype,
         ignore_index=ignore_index, smoothing=smoothing, exact=x.dtype == _WORK,
     )
+
+
+def _ce_probs_block(x: Any, p: Any, *rest: Any, smoothing: float, exact: bool, mode: str, out_dtype: Any) -> Any:
+    xp = _ns(x)
+    w = _work(xp, rest[0]) if rest else None
+    with quiet(xp):
+        xw, pw = _work(xp, x), _work(xp, p)
+        hi, lo = kl.cross_entropy_probs(xp, xw, pw, w, smoothing, exact)
+        if mode != "none" and exact and kl.overflowed(xp, hi, whole=xw):
+            # weighted row losses beyond the largest float whose mean is finite: at 2**-SCALE
+            hi, lo = kl.cross_entropy_probs(xp, xw, pw, w, smoothing, exact, scale=2.0**-kl.SCALE)
+            return _emit(xp, hi, lo, None, mode, out_dtype, x.ndim - 1, kl.SCALE)
+        return _emit(xp, hi, lo, None, mode, out_dtype, x.ndim - 1)
+
+
+def cross_entropy_probs(x: Any, probs: Any, weight: Any, smoothing: float, reduction: str) -> Any:
+    """Dispatch entry: softmax cross-entropy, classes last, class-probability targets of the
+    logits' shape; the mean divides by the number of rows."""
+    nd = x.ndim
+    for name, a in (("logits", x), ("targets", probs)):
+        if any(math.isnan(c) for c in a.chunks[-1]):
+            raise msg.dask_unknown_chunks(name, nd - 1, a)
+    if nd == 1:  # a single row: give it a batch axis of length 1
+        out = cross_entropy_probs(x[None, :], probs[None, :], weight, smoothing, reduction)
+        return out[0] if reduction == "none" else out
+    x = x.rechunk({nd - 1: -1})  # each row's classes in one chunk
+    probs = probs.rechunk(x.chunks)
+    ind = tuple(range(nd - 1))
+    args: list[Any] = [x, ind + (nd - 1,), probs, ind + (nd - 1,)]
+    if weight is not None:
+        args += [weight.rechunk(-1), (nd - 1,)]
+    return _loss_output(_ce_probs_block, args, ind, reduction, x.dtype, smoothing=smoothing, exact=x.dtype == _WORK)
