@@ -271,13 +271,27 @@ def test_routing_only_where_needed() -> None:
     with torch.no_grad():
         assert not _autodiff.wanted(x)
     assert not _autodiff.wanted(torch.tensor([1.0]))
-    assert not _autodiff.wanted(jnp.asarray([1.0]))  # a concrete JAX array: the plain path
+    assert _autodiff.wanted(jnp.asarray([1.0]))  # a concrete JAX array: one compiled program
     assert not _autodiff.wanted(np.ones(2), None, 1.5)
     seen = []
     jax.grad(lambda v: (seen.append(_autodiff.wanted(v)), jnp.sum(v))[1])(jnp.ones(2))
     assert seen == [True]
     with _autodiff.disabled():
         assert not _autodiff.wanted(x)
+
+
+def test_concrete_jax_arrays_run_one_cached_program() -> None:
+    from stablenn._autodiff import _jax as rules_jax
+
+    x = jnp.asarray(np.linspace(-30.0, 30.0, 7))
+    before = {k for k in rules_jax._COMPILED if k[0] == "sigmoid"}
+    first, second = snn.sigmoid(x), snn.sigmoid(x + 1.0)
+    added = {k for k in rules_jax._COMPILED if k[0] == "sigmoid"} - before
+    assert len(added) <= 1 and len({k for k in rules_jax._COMPILED if k[0] == "sigmoid"}) == max(1, len(before))
+    with _autodiff.disabled():  # the same function run operation by operation (XLA may fuse
+        # a product into an FMA in one and not the other: both within the budget of 1 ULP)
+        np.testing.assert_array_max_ulp(np.asarray(first), np.asarray(snn.sigmoid(x)), maxulp=1)
+        np.testing.assert_array_max_ulp(np.asarray(second), np.asarray(snn.sigmoid(x + 1.0)), maxulp=1)
 
 
 def test_no_grad_mode_takes_the_plain_path() -> None:
