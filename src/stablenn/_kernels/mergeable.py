@@ -18,6 +18,7 @@ kept shape.  ``n_pinf`` counts the ``+inf`` terms (softmax shares the mass among
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from math import factorial
@@ -385,6 +386,27 @@ def total(xp: Namespace, hi: Array, lo: Array, den: Array | None, e: float = 0.0
     else:
         d_hi, d_lo = _dd.sum_last(xp, xp.reshape(den, (1, -1)), None)
     return Total(s_hi[0], s_lo[0], sp[0], d_hi[0], d_lo[0], s_e[0] + e)
+
+
+def total_rescued(
+    xp: Namespace, hi: Array, lo: Array, den: Array | None, over: bool | Array, rescaled: Callable[[], tuple[Array, Array]]
+) -> Total:
+    """`total` of the losses, or where ``over`` holds (some single loss overflowed while the
+    inputs are finite: ``losses.overflowed``) of the losses ``rescaled()`` at ``2**-SCALE``.
+
+    ``over`` a 0-d array (values not readable): both totals, one picked per field.
+    """
+    from .losses import SCALE
+
+    if over is False:
+        return total(xp, hi, lo, den)
+    r_hi, r_lo = rescaled()
+    big = total(xp, r_hi, r_lo, den, SCALE)
+    if over is True:
+        return big
+    plain = total(xp, hi, lo, den)
+    fields = ("s_hi", "s_lo", "special", "den_hi", "den_lo", "s_e")
+    return Total(*(xp.where(over, getattr(big, f), getattr(plain, f)) for f in fields))
 
 
 def stack_totals(xp: Namespace, totals: list[Total]) -> Total:

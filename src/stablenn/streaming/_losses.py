@@ -164,7 +164,10 @@ class BinaryCrossEntropyWithLogits(_Total):
         cast = (lambda a: a) if exact else (lambda a: None if a is None else xp.astype(a, work))
         with quiet(xp):
             hi, lo = k.binary_cross_entropy(xp, cast(x), cast(y), cast(w), cast(pw), exact)
-            part = mg.total(xp, hi, lo, None)
+            over = k.overflowed(xp, hi, x, y, w, pw) if exact else False
+            part = mg.total_rescued(
+                xp, hi, lo, None, over, lambda: k.binary_cross_entropy(xp, x, y, w, pw, exact, scale=2.0**-k.SCALE)
+            )
         self._absorb(xp, backend_name(x), dtype, part, math.prod(shape))
         return self
 
@@ -294,13 +297,22 @@ class CrossEntropyWithLogits(_Total):
                 safe_t = xp.where(valid, targets, xp.zeros_like(targets))
                 hi, lo, w_t = k.cross_entropy_index(xp, cast(xl), safe_t, cast(w), ignore, self.eps, exact)
                 hi = xp.where(bad, xp.nan, hi)  # an index nobody checked (lazy backends): NaN
-                part = mg.total(xp, hi, lo, w_t)
+
+                def rescaled() -> tuple[Any, Any]:
+                    r_hi, r_lo, _ = k.cross_entropy_index(xp, xl, safe_t, w, ignore, self.eps, exact, scale=2.0**-k.SCALE)
+                    return xp.where(bad, xp.nan, r_hi), r_lo
+
+                over = k.overflowed(xp, hi, whole=xl) if exact else False
+                part = mg.total_rescued(xp, hi, lo, w_t, over, rescaled)
             else:
                 p = xp.astype(floating(xp, probs, "targets"), dtype)
                 _check_labels(xp, p)
                 pl, _ = move_last(xp, p, (ax,))
                 hi, lo = k.cross_entropy_probs(xp, cast(xl), cast(pl), cast(w), self.eps, exact)
-                part = mg.total(xp, hi, lo, None)  # the mean divides by the number of rows
+                over = k.overflowed(xp, hi, whole=xl) if exact else False
+                part = mg.total_rescued(  # the mean divides by the number of rows
+                    xp, hi, lo, None, over, lambda: k.cross_entropy_probs(xp, xl, pl, w, self.eps, exact, scale=2.0**-k.SCALE)
+                )
         self._classes, self._probs = n_classes, probs is not None
         self._absorb(xp, backend_name(x), dtype, part, math.prod(index_shape))
         return self
