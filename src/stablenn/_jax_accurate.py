@@ -114,18 +114,8 @@ class AccurateJax:
 
         jnp = self._jnp
 
-        def combine(a: Any, c: Any) -> Any:
-            # TwoSum and Fast2Sum written out: the reducer's operands are never constants
-            ah, al = a
-            ch, cl = c
-            s = ah + ch
-            bb = s - ah
-            e = ((ah - (s - bb)) + (ch - bb)) + (al + cl)
-            h = s + e
-            return h, e - (h - s)
-
         zero = jnp.zeros((), hi.dtype)
-        s_hi, s_lo = lax.reduce((hi, lo), (zero, zero), combine, (hi.ndim - 1,))
+        s_hi, s_lo = lax.reduce((hi, lo), (zero, zero), lambda a, c: _dd.add(*a, *c), (hi.ndim - 1,))
         overflow = jnp.isinf(s_hi) | jnp.isnan(s_hi)
         inf_sum = jnp.sum(hi, axis=-1)
         return cast(Any, jnp.where(overflow, inf_sum, s_hi)), cast(Any, jnp.where(overflow, 0.0, s_lo))

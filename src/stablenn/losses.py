@@ -126,15 +126,12 @@ def binary_cross_entropy_with_logits(
             if red == "none":
                 out = hi + lo
                 return out if exact else xp.astype(out, dtype)
+            # weighted losses beyond the largest float whose sum (mean) is finite: summed
+            # scaled by 2**-SCALE, carried in the exponent of the partial sum
             over = k.overflowed(xp, hi, xb, yb, wb, pwb) if exact else False
-            if over is not False:
-                # weighted losses beyond the largest float whose sum (mean) is finite: sum
-                # them scaled by 2**-SCALE, carried in the exponent of the partial sum
-                r_hi, r_lo = k.binary_cross_entropy(xp, xb, yb, wb, pwb, exact, scale=2.0**-k.SCALE)
-                s_hi, s_lo, s_e = k.partial_sum(xp, r_hi, r_lo, exact)
-                rescued = (s_hi, s_lo, s_e + k.SCALE)
-                return rescued if over is True else k.pick(xp, over, rescued, k.partial_sum(xp, hi, lo, exact))
-            return k.partial_sum(xp, hi, lo, exact)
+            return k.partial_sum_rescued(
+                xp, hi, lo, exact, over, lambda: k.binary_cross_entropy(xp, xb, yb, wb, pwb, exact, scale=2.0**-k.SCALE)
+            )
 
         if _blocking.wanted(xp, x):
             parts = _blocking.flat(xp, run, [x, y, w, pw]) if red == "none" else _blocking.flat_parts(run, [x, y, w, pw])
@@ -288,16 +285,14 @@ def cross_entropy_with_logits(
                     out = hi + lo
                     return out if exact else xp.astype(out, dtype)
                 den = k.partial_sum(xp, w_t, xp.zeros_like(w_t), exact)
+                # as for binary cross-entropy: weighted row losses beyond the largest float
                 over = k.overflowed(xp, hi, xp.where(badb, xp.nan, xp.zeros_like(hi)), whole=xb) if exact else False
-                if over is not False:
-                    # as for binary cross-entropy: weighted row losses beyond the largest float
+
+                def rescaled() -> tuple[Array, Array]:
                     r_hi, r_lo, _ = k.cross_entropy_index(xp, xb, tb, w, ib, eps, exact, scale=2.0**-k.SCALE)
-                    s_hi, s_lo, s_e = k.partial_sum(xp, r_hi, r_lo, exact)
-                    rescued = (s_hi, s_lo, s_e + k.SCALE)
-                    if over is not True:
-                        rescued = k.pick(xp, over, rescued, k.partial_sum(xp, hi, lo, exact))
-                    return (*rescued, *den)
-                return (*k.partial_sum(xp, hi, lo, exact), *den)
+                    return xp.where(badb, xp.nan, r_hi), r_lo
+
+                return (*k.partial_sum_rescued(xp, hi, lo, exact, over, rescaled), *den)
 
             if _blocking.wanted(xp, xl):
                 rows = math.prod(index_shape)
@@ -332,11 +327,9 @@ def cross_entropy_with_logits(
             if over is not False:
                 # weighted row losses beyond the largest float whose mean is finite: summed
                 # at a power-of-two scale, as for class indices
-                r_hi, r_lo = k.cross_entropy_probs(xp, xl, pl, w, eps, exact, scale=2.0**-k.SCALE)
-                s_hi, s_lo, s_e = k.partial_sum(xp, r_hi, r_lo, exact)
-                parts = (s_hi, s_lo, s_e + k.SCALE)
-                if over is not True:
-                    parts = k.pick(xp, over, parts, k.partial_sum(xp, hi, lo, exact))
+                parts = k.partial_sum_rescued(
+                    xp, hi, lo, exact, over, lambda: k.cross_entropy_probs(xp, xl, pl, w, eps, exact, scale=2.0**-k.SCALE)
+                )
                 return scalar_if_numpy(xp, k.finish_sum(xp, *parts, den, exact))
         out = k.reduce(xp, hi, lo, red, den, exact)
         return scalar_if_numpy(xp, out if exact else xp.astype(out, dtype))

@@ -7,6 +7,7 @@ a second rounding; ``reduce`` rounds once at the end.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .._namespace import Array, Namespace, can_read_values, device
@@ -367,6 +368,19 @@ def pick(xp: Namespace, over: Array, rescued: tuple[Array, ...], plain: tuple[Ar
     return tuple(xp.where(over, a, b) for a, b in zip(rescued, plain))
 
 
+def partial_sum_rescued(
+    xp: Namespace, hi: Array, lo: Array, exact: bool, over: bool | Array, rescaled: Callable[[], tuple[Array, Array]]
+) -> tuple[Array, Array, Array]:
+    """`partial_sum` of the losses, or where ``over`` holds (`overflowed`: a single loss beyond
+    the largest float, its inputs finite) of the losses ``rescaled()`` at ``2**-SCALE``, the
+    exponent raised to match.  ``over`` a 0-d array: both sums, one picked."""
+    if over is False:
+        return partial_sum(xp, hi, lo, exact)
+    r_hi, r_lo, r_e = partial_sum(xp, *rescaled(), exact)
+    rescued = (r_hi, r_lo, r_e + SCALE)
+    return rescued if over is True else pick(xp, over, rescued, partial_sum(xp, hi, lo, exact))
+
+
 def partial_sum(xp: Namespace, hi: Array, lo: Array, exact: bool) -> tuple[Array, Array, Array]:
     """Sum of all the per-element losses ``(hi, lo)``: ``(s_hi, s_lo, s_e)`` of shape ``(1,)``.
 
@@ -400,26 +414,37 @@ def finish_sum(
     else:
         t_hi, t_lo, t_e = xp.sum(xp.where(special, 0.0, s_hi)), xp.sum(s_lo), xp.max(s_e)
     extra = xp.sum(xp.where(special, s_hi, 0.0))  # inf or NaN partials decide as plain addition
-    back = 2.0**t_e
     if denominator is None:
-        return (t_hi + t_lo) * back + extra
+        return (t_hi + t_lo) * 2.0**t_e + extra
     if exact:
-        # a numerator near the largest float: its quotient times the denominator (inside the
-        # double-double division) would overflow; divide it at a power-of-two scale
-        big = xp.abs(t_hi) > 2.0**1000
-        t_hi = xp.where(big, t_hi * 2.0**-SCALE, t_hi)
-        t_lo = xp.where(big, t_lo * 2.0**-SCALE, t_lo)
-        back = xp.where(big, back * 2.0**SCALE, back)
-        finite = (denominator != 0) & xp.isfinite(extra)
-        q_hi, q_lo = _dd.div(
-            xp,
-            xp.where(finite, t_hi, 0.0),
-            xp.where(finite, t_lo, 0.0),
-            xp.where(finite, denominator, 1.0),
-            xp.zeros_like(t_hi),
-        )
-        return xp.where(finite, (q_hi + q_lo) * back, ((t_hi + t_lo) * back + extra) / denominator)
-    return ((t_hi + t_lo) * back + extra) / denominator
+        return divide_scaled(xp, t_hi, t_lo, t_e, extra, denominator, xp.zeros_like(t_hi))
+    return ((t_hi + t_lo) * 2.0**t_e + extra) / denominator
+
+
+def divide_scaled(
+    xp: Namespace, t_hi: Array, t_lo: Array, t_e: Array, extra: Array, d_hi: Array, d_lo: Array
+) -> Array:
+    """``((t_hi + t_lo) 2**t_e + extra) / (d_hi + d_lo)``, float64, rounded once.
+
+    ``extra`` holds the non-finite losses (inf or NaN decide as plain division would).  A
+    numerator near the largest float is divided at a power-of-two scale: its quotient times
+    the denominator, inside the double-double division, would overflow.
+    """
+    back = 2.0**t_e
+    big = xp.abs(t_hi) > 2.0**1000
+    n_hi = xp.where(big, t_hi * 2.0**-SCALE, t_hi)
+    n_lo = xp.where(big, t_lo * 2.0**-SCALE, t_lo)
+    scaled_back = xp.where(big, back * 2.0**SCALE, back)
+    den = d_hi + d_lo
+    ok = (den != 0) & xp.isfinite(extra)
+    q_hi, q_lo = _dd.div(
+        xp,
+        xp.where(ok, n_hi, 0.0),
+        xp.where(ok, n_lo, 0.0),
+        xp.where(ok, d_hi, 1.0),
+        xp.where(ok, d_lo, 0.0),
+    )
+    return xp.where(ok, (q_hi + q_lo) * scaled_back, ((t_hi + t_lo) * back + extra) / den)
 
 
 def reduce(

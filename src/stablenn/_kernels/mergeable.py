@@ -19,6 +19,7 @@ kept shape.  ``n_pinf`` counts the ``+inf`` terms (softmax shares the mass among
 from __future__ import annotations
 
 from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass
 from fractions import Fraction
 from math import factorial
@@ -396,22 +397,26 @@ def total_rescued(
 
     ``over`` a 0-d array (values not readable): both totals, one picked per field.
     """
-    from .losses import SCALE
+    from .losses import SCALE, pick
 
     if over is False:
         return total(xp, hi, lo, den)
-    r_hi, r_lo = rescaled()
-    big = total(xp, r_hi, r_lo, den, SCALE)
+    big = total(xp, *rescaled(), den, SCALE)
     if over is True:
         return big
     plain = total(xp, hi, lo, den)
-    fields = ("s_hi", "s_lo", "special", "den_hi", "den_lo", "s_e")
-    return Total(*(xp.where(over, getattr(big, f), getattr(plain, f)) for f in fields))
+    return Total(*pick(xp, over, _fields(big), _fields(plain)))
+
+
+TOTAL_FIELDS = tuple(f.name for f in dataclasses.fields(Total))
+
+
+def _fields(t: Total) -> tuple[Array, ...]:
+    return tuple(getattr(t, f) for f in TOTAL_FIELDS)
 
 
 def stack_totals(xp: Namespace, totals: list[Total]) -> Total:
-    fields = ("s_hi", "s_lo", "special", "den_hi", "den_lo", "s_e")
-    return Total(*(xp.stack([getattr(t, f) for t in totals], axis=-1) for f in fields))
+    return Total(*(xp.stack(parts, axis=-1) for parts in zip(*(_fields(t) for t in totals))))
 
 
 def merge_totals(xp: Namespace, t: Total) -> Total:
@@ -426,29 +431,13 @@ def merge_totals(xp: Namespace, t: Total) -> Total:
 
 def finish_total(xp: Namespace, t: Total, mean: bool) -> Array:
     """The sum, or the mean (one rounding of the double-double quotient), as ``losses.reduce``."""
-    from .losses import SCALE
+    from .losses import divide_scaled
 
-    back = 2.0**t.s_e
     if not mean:
-        return (t.s_hi + t.s_lo) * back + t.special  # inf or NaN losses decide as plain addition
-    den = t.den_hi + t.den_lo
+        return (t.s_hi + t.s_lo) * 2.0**t.s_e + t.special  # inf or NaN losses decide as plain addition
     if not is_float64(xp, t.s_hi):
-        return ((t.s_hi + t.s_lo) * back + t.special) / den
-    # a numerator near the largest float: divide it at a power-of-two scale (the division's
-    # check product would overflow)
-    big = xp.abs(t.s_hi) > 2.0**1000
-    n_hi = xp.where(big, t.s_hi * 2.0**-SCALE, t.s_hi)
-    n_lo = xp.where(big, t.s_lo * 2.0**-SCALE, t.s_lo)
-    back = xp.where(big, back * 2.0**SCALE, back)
-    ok = xp.isfinite(t.special) & (den != 0)
-    q_hi, q_lo = _dd.div(
-        xp,
-        xp.where(ok, n_hi, 0.0),
-        xp.where(ok, n_lo, 0.0),
-        xp.where(ok, t.den_hi, 1.0),
-        xp.where(ok, t.den_lo, 0.0),
-    )
-    return xp.where(ok, (q_hi + q_lo) * back, ((t.s_hi + t.s_lo) * back + t.special) / den)
+        return ((t.s_hi + t.s_lo) * 2.0**t.s_e + t.special) / (t.den_hi + t.den_lo)
+    return divide_scaled(xp, t.s_hi, t.s_lo, t.s_e, t.special, t.den_hi, t.den_lo)
 
 
 def exp_dd(xp: Namespace, d_hi: Array, d_lo: Array) -> tuple[Array, Array]:

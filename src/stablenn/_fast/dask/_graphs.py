@@ -41,7 +41,7 @@ __all__ = ["binary_cross_entropy", "cross_entropy", "cross_entropy_probs", "log_
 
 _LSE_FIELDS = ("m", "s_hi", "s_lo", "nan", "inf_pos", "inf_neg", "n_pinf")
 _BOOL_FIELDS = frozenset({"nan", "inf_pos", "inf_neg"})
-_TOTAL_FIELDS = ("s_hi", "s_lo", "special", "den_hi", "den_lo", "s_e")
+_TOTAL_FIELDS = mg.TOTAL_FIELDS
 _WORK = np.dtype("float64")
 
 
@@ -265,10 +265,14 @@ def _loss_output(block_fn: Any, args: list[Any], ind: tuple[int, ...], reduction
     return _reduce_totals(partials, nd, reduction == "mean", dtype)
 
 
-def _emit(xp: Any, hi: Any, lo: Any, den: Any, mode: str, out_dtype: Any, nd: int, e: float = 0.0) -> Any:
+def _emit(
+    xp: Any, hi: Any, lo: Any, den: Any, mode: str, out_dtype: Any, nd: int, over: bool, rescaled: Any
+) -> Any:
+    """The chunk's losses, or its packed total (``over``: some single loss overflowed while
+    the inputs are finite, the total then taken of ``rescaled()``: see `mg.total_rescued`)."""
     if mode == "none":
         return xp.astype(hi + lo, out_dtype)
-    packed = _pack_total(xp, mg.total(xp, hi, lo, den, e))
+    packed = _pack_total(xp, mg.total_rescued(xp, hi, lo, den, over, rescaled))
     return xp.reshape(packed, (1,) * nd + (len(_TOTAL_FIELDS),))
 
 
@@ -281,11 +285,11 @@ def _bce_block(x: Any, y: Any, *rest: Any, has_w: bool, has_pw: bool, exact: boo
     with quiet(xp):
         xw, yw = _work(xp, x), _work(xp, y)
         hi, lo = kl.binary_cross_entropy(xp, xw, yw, w, pw, exact)
-        if mode != "none" and exact and kl.overflowed(xp, hi, xw, yw, w, pw):
-            # weighted losses beyond the largest float whose mean is finite: at 2**-SCALE
-            hi, lo = kl.binary_cross_entropy(xp, xw, yw, w, pw, exact, scale=2.0**-kl.SCALE)
-            return _emit(xp, hi, lo, None, mode, out_dtype, x.ndim, kl.SCALE)
-        return _emit(xp, hi, lo, None, mode, out_dtype, x.ndim)
+        over = mode != "none" and exact and bool(kl.overflowed(xp, hi, xw, yw, w, pw))
+        return _emit(
+            xp, hi, lo, None, mode, out_dtype, x.ndim, over,
+            lambda: kl.binary_cross_entropy(xp, xw, yw, w, pw, exact, scale=2.0**-kl.SCALE),
+        )
 
 
 def binary_cross_entropy(x: Any, y: Any, weight: Any, pos_weight: Any, reduction: str) -> Any:
@@ -320,12 +324,13 @@ def _ce_block(
         xw = _work(xp, x)
         hi, lo, w_t = kl.cross_entropy_index(xp, xw, safe_t, w, ignore, smoothing, exact)
         hi = xp.where(bad, xp.nan, hi)  # an index nobody checked (lazy values): NaN, never a silent 0
-        if mode != "none" and exact and kl.overflowed(xp, hi, whole=xw):
-            # weighted row losses beyond the largest float whose mean is finite: at 2**-SCALE
-            hi, lo, _ = kl.cross_entropy_index(xp, xw, safe_t, w, ignore, smoothing, exact, scale=2.0**-kl.SCALE)
-            hi = xp.where(bad, xp.nan, hi)
-            return _emit(xp, hi, lo, w_t, mode, out_dtype, t.ndim, kl.SCALE)
-        return _emit(xp, hi, lo, w_t, mode, out_dtype, t.ndim)
+
+        def rescaled() -> tuple[Any, Any]:
+            r_hi, r_lo, _ = kl.cross_entropy_index(xp, xw, safe_t, w, ignore, smoothing, exact, scale=2.0**-kl.SCALE)
+            return xp.where(bad, xp.nan, r_hi), r_lo
+
+        over = mode != "none" and exact and bool(kl.overflowed(xp, hi, whole=xw))
+        return _emit(xp, hi, lo, w_t, mode, out_dtype, t.ndim, over, rescaled)
 
 
 def cross_entropy(x: Any, targets: Any, weight: Any, ignore_index: int | None, smoothing: float, reduction: str) -> Any:
@@ -354,11 +359,11 @@ def _ce_probs_block(x: Any, p: Any, *rest: Any, smoothing: float, exact: bool, m
     with quiet(xp):
         xw, pw = _work(xp, x), _work(xp, p)
         hi, lo = kl.cross_entropy_probs(xp, xw, pw, w, smoothing, exact)
-        if mode != "none" and exact and kl.overflowed(xp, hi, whole=xw):
-            # weighted row losses beyond the largest float whose mean is finite: at 2**-SCALE
-            hi, lo = kl.cross_entropy_probs(xp, xw, pw, w, smoothing, exact, scale=2.0**-kl.SCALE)
-            return _emit(xp, hi, lo, None, mode, out_dtype, x.ndim - 1, kl.SCALE)
-        return _emit(xp, hi, lo, None, mode, out_dtype, x.ndim - 1)
+        over = mode != "none" and exact and bool(kl.overflowed(xp, hi, whole=xw))
+        return _emit(
+            xp, hi, lo, None, mode, out_dtype, x.ndim - 1, over,
+            lambda: kl.cross_entropy_probs(xp, xw, pw, w, smoothing, exact, scale=2.0**-kl.SCALE),
+        )
 
 
 def cross_entropy_probs(x: Any, probs: Any, weight: Any, smoothing: float, reduction: str) -> Any:
